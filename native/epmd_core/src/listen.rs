@@ -1,0 +1,158 @@
+//! Which sockets an EPMD listens on, and binding them as OTP does (§8).
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// OTP's `MAX_LISTEN_SOCKETS`.
+pub const MAX_LISTEN_SOCKETS: usize = 16;
+
+/// A listening address that could not be used.
+#[derive(Debug)]
+pub enum ListenError {
+    /// A token of the address list is not an IP address.
+    BadAddress(String),
+    /// More addresses than OTP's limit of 16 sockets.
+    TooManyAddresses,
+    /// Another process holds the port (OTP's epmd then exits quietly).
+    InUse(SocketAddr),
+    /// Binding failed for another reason.
+    Bind(SocketAddr, io::Error),
+    /// No socket could be bound at all.
+    NothingBound,
+}
+
+impl fmt::Display for ListenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ListenError::BadAddress(a) => write!(f, "cannot parse IP address \"{a}\""),
+            ListenError::TooManyAddresses => f.write_str("cannot listen on more than 16 IP addresses"),
+            ListenError::InUse(a) => write!(f, "address {a} is already in use"),
+            ListenError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
+            ListenError::NothingBound => f.write_str("unable to bind any address"),
+        }
+    }
+}
+
+impl std::error::Error for ListenError {}
+
+/// One socket to bind; `required` ones make a bind error fatal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAddr {
+    pub ip: IpAddr,
+    pub required: bool,
+}
+
+/// The sockets for an address list (`-address` / `ERL_EPMD_ADDRESS`). `None`,
+/// or a list of only separators, means every address, IPv4 and IPv6. A list
+/// always gets the loopback sockets first, which are allowed to fail.
+pub fn plan(list: Option<&str>) -> Result<Vec<ListenAddr>, ListenError> {
+    let tokens: Vec<&str> = list
+        .unwrap_or_default()
+        .split([',', ' '])
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tokens.is_empty() {
+        return Ok([IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED)]
+            .map(|ip| ListenAddr { ip, required: false })
+            .to_vec());
+    }
+    let mut out: Vec<ListenAddr> = [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]
+        .map(|ip| ListenAddr { ip, required: false })
+        .to_vec();
+    for token in tokens {
+        let ip: IpAddr = token
+            .parse()
+            .map_err(|_| ListenError::BadAddress(token.to_string()))?;
+        if ip == IpAddr::V4(Ipv4Addr::LOCALHOST) || ip == IpAddr::V6(Ipv6Addr::LOCALHOST) {
+            continue;
+        }
+        // OTP stops at 13 listed addresses besides the two loopback sockets.
+        if out.len() + 1 >= MAX_LISTEN_SOCKETS {
+            return Err(ListenError::TooManyAddresses);
+        }
+        out.push(ListenAddr { ip, required: true });
+    }
+    Ok(out)
+}
+
+fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        // The IPv4 socket serves IPv4; without this the two would collide.
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// Linux's `SOMAXCONN`, the backlog OTP asks for; the kernel caps it anyway.
+const BACKLOG: i32 = 4096;
+
+/// Binds every planned socket on `port`. An address family the host lacks is
+/// skipped; a port held by someone else is [`ListenError::InUse`] on any socket.
+pub fn bind(plan: &[ListenAddr], port: u16) -> Result<Vec<std::net::TcpListener>, ListenError> {
+    let mut bound = Vec::with_capacity(plan.len());
+    for l in plan {
+        let addr = SocketAddr::new(l.ip, port);
+        match bind_one(addr) {
+            Ok(s) => bound.push(s),
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => return Err(ListenError::InUse(addr)),
+            Err(e) if is_unsupported_family(&e) => {}
+            Err(e) if l.required => return Err(ListenError::Bind(addr, e)),
+            Err(_) => {}
+        }
+    }
+    if bound.is_empty() {
+        return Err(ListenError::NothingBound);
+    }
+    Ok(bound)
+}
+
+fn is_unsupported_family(e: &io::Error) -> bool {
+    // EAFNOSUPPORT (97), EPROTONOSUPPORT (93), EADDRNOTAVAIL for a missing ::1 (99).
+    matches!(e.raw_os_error(), Some(97 | 93 | 99))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ips(p: &[ListenAddr]) -> Vec<String> {
+        p.iter().map(|l| l.ip.to_string()).collect()
+    }
+
+    #[test]
+    fn default_is_any_address() {
+        assert_eq!(ips(&plan(None).unwrap()), ["0.0.0.0", "::"]);
+        assert_eq!(ips(&plan(Some(" , ")).unwrap()), ["0.0.0.0", "::"]);
+    }
+
+    #[test]
+    fn lists_get_loopback_first_and_skip_duplicates_of_it() {
+        assert_eq!(
+            ips(&plan(Some("127.0.0.2")).unwrap()),
+            ["127.0.0.1", "::1", "127.0.0.2"]
+        );
+        assert_eq!(ips(&plan(Some("::1")).unwrap()), ["127.0.0.1", "::1"]);
+        let p = plan(Some("10.0.0.1, ::2")).unwrap();
+        assert_eq!(p.iter().filter(|l| l.required).count(), 2);
+    }
+
+    #[test]
+    fn bad_lists_are_refused() {
+        assert!(matches!(plan(Some("localhost")), Err(ListenError::BadAddress(_))));
+        assert!(matches!(plan(Some("999.1.1.1")), Err(ListenError::BadAddress(_))));
+        let many: Vec<String> = (2..=15).map(|i| format!("127.0.0.{i}")).collect();
+        assert!(matches!(
+            plan(Some(&many.join(","))),
+            Err(ListenError::TooManyAddresses)
+        ));
+        assert_eq!(plan(Some(&many[..13].join(","))).unwrap().len(), 15);
+    }
+}

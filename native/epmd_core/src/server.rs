@@ -1,0 +1,311 @@
+//! The EPMD TCP server: accept loops, one task per connection, OTP's policy.
+//!
+//! A connection carries one request and is closed after the reply, except an
+//! ALIVE2, whose connection holds the registration for as long as it stays open
+//! (§1, §4). [`run`] serves until its shutdown future completes or a KILL is
+//! accepted, then closes every connection and waits for their tasks.
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::codec::{self, Alive2Reply, Request};
+use crate::registry::{creation_for_reply, Evict, Registry};
+
+/// OTP's default `-packet_timeout`, in seconds.
+pub const DEFAULT_PACKET_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How the server behaves; defaults are OTP's.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The port NAMES and DUMP report: the configured one, as OTP does, even
+    /// when the socket came from elsewhere.
+    pub port: u32,
+    /// Allow STOP, and KILL while nodes are registered (§7).
+    pub relaxed: bool,
+    /// How long a connection may stay silent before its request is complete.
+    pub packet_timeout: Duration,
+}
+
+impl Config {
+    pub fn new(port: u32) -> Self {
+        Config {
+            port,
+            relaxed: false,
+            packet_timeout: DEFAULT_PACKET_TIMEOUT,
+        }
+    }
+}
+
+/// State shared by the server's tasks and by in-process callers (the NIF).
+#[derive(Debug)]
+pub struct Shared {
+    pub config: Config,
+    registry: Mutex<Registry>,
+}
+
+impl Shared {
+    pub fn new(config: Config, registry: Registry) -> Self {
+        Shared {
+            config,
+            registry: Mutex::new(registry),
+        }
+    }
+
+    /// Locks the registry. A panic while it was held cannot leave it half
+    /// updated (every mutation completes before it can panic), so poisoning is
+    /// ignored rather than taking the whole server down.
+    pub fn registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Why [`run`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// The shutdown future completed.
+    Shutdown,
+    /// A local client sent an accepted KILL.
+    Killed,
+}
+
+/// A connection is local when its peer is on loopback or is this host's own
+/// address on the accepting socket (§7).
+pub fn is_local_peer(peer: SocketAddr, local: SocketAddr) -> bool {
+    match peer.ip() {
+        IpAddr::V4(ip) if ip.is_loopback() => true,
+        IpAddr::V6(ip) if ip.is_loopback() => true,
+        ip => ip == local.ip(),
+    }
+}
+
+/// Serves EPMD on `listeners` until `shutdown` completes or a KILL is accepted.
+pub async fn run(
+    listeners: Vec<TcpListener>,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()>,
+) -> Exit {
+    let (closing_tx, closing_rx) = watch::channel(false);
+    let (kill_tx, mut kill_rx) = mpsc::channel::<()>(1);
+    // Every connection task holds a clone; recv() yields None once all are gone.
+    let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let ctx = Ctx {
+        shared,
+        closing: closing_rx,
+        kill: kill_tx,
+        _done: done_tx,
+    };
+    let accepts: Vec<_> = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(accept_loop(l, ctx.clone())))
+        .collect();
+    drop(ctx);
+
+    let exit = tokio::select! {
+        _ = shutdown => Exit::Shutdown,
+        _ = kill_rx.recv() => Exit::Killed,
+    };
+    for a in &accepts {
+        a.abort();
+    }
+    for a in accepts {
+        let _ = a.await;
+    }
+    let _ = closing_tx.send(true);
+    let _ = done_rx.recv().await;
+    exit
+}
+
+/// What each connection task needs; cloning it counts the task as running.
+#[derive(Clone)]
+struct Ctx {
+    shared: Arc<Shared>,
+    closing: watch::Receiver<bool>,
+    kill: mpsc::Sender<()>,
+    _done: mpsc::Sender<()>,
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Ctx) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                backoff = Duration::from_millis(10);
+                let local = stream.local_addr().is_ok_and(|l| is_local_peer(peer, l));
+                tokio::spawn(Connection::new(stream, local, ctx.clone()).serve());
+            }
+            // Out of descriptors or similar: keep serving the connections we
+            // have and retry, where OTP 25's epmd exits.
+            Err(_) => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+struct Connection {
+    stream: TcpStream,
+    local: bool,
+    ctx: Ctx,
+}
+
+impl Connection {
+    fn new(stream: TcpStream, local: bool, ctx: Ctx) -> Self {
+        Connection { stream, local, ctx }
+    }
+
+    async fn serve(mut self) {
+        let mut closing = self.ctx.closing.clone();
+        let request = tokio::select! {
+            r = self.read_request() => r,
+            _ = closing.wait_for(|c| *c) => None,
+        };
+        if let Some(request) = request {
+            self.dispatch(request).await;
+        }
+    }
+
+    /// Reads one framed request. `None` closes the connection without a reply:
+    /// EOF, error, silence beyond the packet timeout, or a bad frame (§1, §4).
+    async fn read_request(&mut self) -> Option<Request> {
+        // OTP checks in whole seconds (closes when last_read + T < now), so a
+        // connection survives between T and T+1 seconds of silence; T+1 keeps
+        // every client that OTP would serve.
+        let limit = self.ctx.shared.config.packet_timeout + Duration::from_secs(1);
+        let mut buf = Vec::with_capacity(64);
+        let mut chunk = [0u8; codec::MAX_REQUEST_LEN + 2];
+        loop {
+            let n = match tokio::time::timeout(limit, self.stream.read(&mut chunk)).await {
+                Ok(Ok(n)) if n > 0 => n,
+                _ => return None,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            match codec::check_frame(&buf) {
+                Ok(None) => continue,
+                Ok(Some(body)) => return codec::parse_request(body).ok(),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    async fn dispatch(mut self, request: Request) {
+        let shared = self.ctx.shared.clone();
+        let reply = match request {
+            Request::Alive2(node) if self.local => return self.register(node).await,
+            Request::PortPlease2 { name } => codec::encode_port2_reply(shared.registry().lookup(&name)),
+            Request::Names => names_reply(&shared),
+            Request::Dump if self.local => dump_reply(&shared),
+            Request::Kill if self.local => return self.kill().await,
+            Request::Stop { name } if self.local && shared.config.relaxed => stop_reply(&shared, &name),
+            // Commands a remote peer may not send, and STOP without relaxed mode.
+            _ => return,
+        };
+        let _ = self.stream.write_all(&reply).await;
+    }
+
+    async fn register(mut self, node: codec::NodeInfo) {
+        let name = node.name.clone();
+        let extended = node.highest_version >= 6;
+        let (evicted_tx, evicted_rx) = oneshot::channel::<()>();
+        let evict: Evict = Box::new(move || {
+            let _ = evicted_tx.send(());
+        });
+        let fd = raw_fd(&self.stream);
+        let registered = self.ctx.shared.registry().register(node, fd, Some(evict));
+        let reply = Alive2Reply {
+            extended,
+            ok: registered.is_ok(),
+            creation: registered
+                .as_ref()
+                .map_or(codec::FAILED_CREATION, |&(_, c)| creation_for_reply(c, extended)),
+        };
+        let written = self.stream.write_all(&reply.encode()).await.is_ok();
+        // A failed registration keeps its socket open too, until the peer acts.
+        if written {
+            self.hold(evicted_rx).await;
+        }
+        if let Ok((id, _)) = registered {
+            // Dropped outside the lock: the hook may own resources of its own.
+            let removed = self.ctx.shared.registry().unregister(&name, id);
+            drop(removed);
+        }
+    }
+
+    /// Waits until the registration ends: any data, EOF or error from the peer,
+    /// eviction by STOP/KILL, or server shutdown (§3.1 step 10).
+    async fn hold(&mut self, evicted: oneshot::Receiver<()>) {
+        let mut closing = self.ctx.closing.clone();
+        let mut byte = [0u8; 1];
+        tokio::select! {
+            _ = self.stream.read(&mut byte) => {}
+            // A dropped hook (failed registration) is not an eviction.
+            Ok(()) = evicted => {}
+            _ = closing.wait_for(|c| *c) => {}
+        }
+    }
+
+    async fn kill(mut self) {
+        let shared = &self.ctx.shared;
+        let accepted = shared.config.relaxed || shared.registry().is_empty();
+        if !accepted {
+            let _ = self.stream.write_all(codec::KILL_REFUSED).await;
+            return;
+        }
+        let _ = self.stream.write_all(codec::KILL_OK).await;
+        let _ = self.ctx.kill.try_send(());
+    }
+}
+
+fn names_reply(shared: &Shared) -> Vec<u8> {
+    let registry = shared.registry();
+    let mut out = Vec::with_capacity(4 + registry.len() * 32);
+    out.extend_from_slice(&codec::encode_port_header(shared.config.port));
+    for r in registry.iter() {
+        codec::encode_names_line(&mut out, &r.node.name, r.node.port);
+    }
+    out
+}
+
+fn dump_reply(shared: &Shared) -> Vec<u8> {
+    let registry = shared.registry();
+    let mut out = codec::encode_port_header(shared.config.port).to_vec();
+    for r in registry.iter() {
+        codec::encode_dump_active_line(&mut out, &r.node.name, r.node.port, r.fd);
+    }
+    for (name, port, fd) in registry.retired() {
+        codec::encode_dump_old_line(&mut out, name, port, fd);
+    }
+    out
+}
+
+fn stop_reply(shared: &Shared, name: &[u8]) -> Vec<u8> {
+    let removed = shared.registry().remove(name);
+    match removed {
+        Some(mut reg) => {
+            if let Some(evict) = reg.take_evict() {
+                evict();
+            }
+            codec::STOPPED.to_vec()
+        }
+        None => [codec::NOEXIST, codec::STOPPED].concat(),
+    }
+}
+
+#[cfg(unix)]
+fn raw_fd(stream: &TcpStream) -> i32 {
+    use std::os::fd::AsRawFd;
+    stream.as_raw_fd()
+}
+
+#[cfg(not(unix))]
+fn raw_fd(_: &TcpStream) -> i32 {
+    -1
+}
