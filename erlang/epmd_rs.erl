@@ -1,0 +1,193 @@
+%% @doc epmd_rs: the Erlang Port Mapper Daemon inside the VM.
+%%
+%% Start a node with `-epmd_module epmd_rs -start_epmd false' and it needs no
+%% `epmd' daemon: the first such VM on a host serves the EPMD port itself, and
+%% stock nodes and tools (`epmd -names', `erl_epmd') talk to it as to OTP's
+%% daemon. When another EPMD already holds the port, the node registers with it
+%% instead.
+%%
+%% This module is the `-epmd_module' callback module; every function returns
+%% what `erl_epmd' returns. Lookups and listings of this host are answered from
+%% the in-VM registry without a network round trip.
+-module(epmd_rs).
+
+-export([start_link/0,
+         register_node/2, register_node/3,
+         port_please/2, port_please/3,
+         address_please/3,
+         listen_port_please/2,
+         names/0, names/1,
+         mode/0]).
+
+-include_lib("kernel/include/inet.hrl").
+
+-type host() :: atom() | string() | inet:ip_address().
+-type node_name() :: atom() | string().
+-type mode() :: server | client | none.
+-export_type([mode/0]).
+
+%% Replies from an EPMD we connect to are awaited this long when the caller
+%% gives no timeout: erl_epmd would wait forever on a silent server.
+-define(DEFAULT_TIMEOUT_MS, 10000).
+
+%% @doc Starts the process that serves or reaches this host's EPMD. Called by
+%% the kernel when distribution starts.
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    epmd_rs_server:start_link().
+
+%% @equiv register_node(Name, Port, inet)
+-spec register_node(node_name(), inet:port_number()) -> {ok, integer()} | {error, term()}.
+register_node(Name, Port) ->
+    register_node(Name, Port, inet).
+
+%% @doc Registers this node's name and distribution port. Fails with
+%% `{error, duplicate_name}' when the name is taken on this host.
+-spec register_node(node_name(), inet:port_number(), inet_tcp | inet6_tcp | inet | inet6) ->
+          {ok, integer()} | {error, term()}.
+register_node(Name, Port, inet_tcp) ->
+    register_node(Name, Port, inet);
+register_node(Name, Port, inet6_tcp) ->
+    register_node(Name, Port, inet6);
+register_node(Name, Port, Family) ->
+    case epmd_rs_server:register_node(Name, Port, Family) of
+        {error, _} = Error ->
+            %% As erl_epmd: with a fixed distribution port, registering is
+            %% optional and a random creation will do.
+            case init:get_argument(erl_epmd_port) of
+                {ok, _} -> {ok, -1};
+                error -> Error
+            end;
+        Ok ->
+            Ok
+    end.
+
+%% @equiv port_please(Name, Host, infinity)
+-spec port_please(node_name(), host()) -> epmd_rs_client:port_reply().
+port_please(Name, Host) ->
+    port_please(Name, Host, infinity).
+
+%% @doc The distribution port of node `Name' on `Host':
+%% `{port, Port, Version}', `noport', `closed' or `{error, Reason}'.
+-spec port_please(node_name(), host(), timeout()) -> epmd_rs_client:port_reply().
+port_please(Name, Host, Timeout) ->
+    case listen_port_please(Name, Host) of
+        {ok, 0} ->
+            case resolve(Host, Timeout) of
+                {ok, Ip} -> lookup(name_binary(Name), Ip, Timeout);
+                _ -> noport
+            end;
+        {ok, Port} ->
+            %% The peer's versions are unknown here: assume the lowest, as erl_epmd does.
+            {Low, _High} = epmd_rs_server:dist_versions(),
+            {port, Port, Low}
+    end.
+
+%% @doc The address of `Host' in `Family', as erl_epmd resolves it.
+-spec address_please(node_name(), host(), inet | inet6) ->
+          {ok, inet:ip_address()} | {error, term()}.
+address_please(_Name, Host, Family) ->
+    inet:getaddr(Host, Family).
+
+%% @doc The port this node's distribution listens on: `-erl_epmd_port', or 0
+%% for any port in `inet_dist_listen_min'..`max'.
+-spec listen_port_please(node_name(), host()) -> {ok, inet:port_number()}.
+listen_port_please(_Name, _Host) ->
+    case init:get_argument(erl_epmd_port) of
+        {ok, [[Port | _] | _]} -> {ok, list_to_integer(Port)};
+        _ -> {ok, 0}
+    end.
+
+%% @doc The nodes registered on this host: `{ok, [{Name, Port}]}', oldest
+%% registration first, exactly as `erl_epmd:names()' lists them.
+-spec names() -> {ok, [{string(), inet:port_number()}]} | {error, term()}.
+names() ->
+    case epmd_rs_server:mode() of
+        {server, Server} ->
+            {ok, local_names(Server)};
+        _ ->
+            {ok, Host} = inet:gethostname(),
+            names(Host)
+    end.
+
+%% @doc The nodes registered with the EPMD on `Host'.
+-spec names(host()) -> {ok, [{string(), inet:port_number()}]} | {error, term()}.
+names(Host) ->
+    case resolve(Host, infinity) of
+        {ok, Ip} ->
+            case local_server(Ip) of
+                {ok, Server} -> {ok, local_names(Server)};
+                none -> epmd_rs_client:names(Ip, epmd_rs_server:epmd_port(), ?DEFAULT_TIMEOUT_MS)
+            end;
+        Error ->
+            Error
+    end.
+
+%% @doc How this VM reaches its host's EPMD: `server' when it serves the port
+%% itself, `client' when it is registered with another EPMD, `none' while it
+%% has neither (distribution not started, or between two attempts).
+-spec mode() -> mode().
+mode() ->
+    case epmd_rs_server:mode() of
+        {server, _} -> server;
+        Mode -> Mode
+    end.
+
+%%% Internal
+
+lookup(Name, Ip, Timeout) ->
+    case local_server(Ip) of
+        {ok, Server} ->
+            case epmd_rs_nif:lookup(Server, Name) of
+                {Port, _Type, _Proto, High, Low, _Extra} ->
+                    {port, Port, epmd_rs_client:best_version(Low, High)};
+                noport ->
+                    noport
+            end;
+        none ->
+            epmd_rs_client:port_please(Ip, epmd_rs_server:epmd_port(), Name,
+                                       timeout_ms(Timeout))
+    end.
+
+%% The in-VM server, when it is the EPMD at `Ip'.
+local_server(Ip) ->
+    case epmd_rs_server:mode() of
+        {server, Server} ->
+            case epmd_rs_server:is_local_address(Ip) of
+                true -> {ok, Server};
+                false -> none
+            end;
+        _ ->
+            none
+    end.
+
+local_names(Server) ->
+    Entries = epmd_rs_nif:names(Server),
+    case lists:any(fun({Name, _}) -> binary:match(Name, [<<" ">>, <<"\n">>]) =/= nomatch end,
+                   Entries) of
+        %% The common case, without formatting and parsing text.
+        false -> lists:reverse([{binary_to_list(Name), Port} || {Name, Port} <- Entries]);
+        %% A name erl_epmd's parser would mangle gets exactly its treatment.
+        true -> epmd_rs_client:parse_names(epmd_rs_client:format_names(Entries))
+    end.
+
+%% Host to EPMD address, as erl_epmd resolves it.
+resolve(Host, Timeout) when is_atom(Host) ->
+    resolve(atom_to_list(Host), Timeout);
+resolve(Host, Timeout) when is_list(Host) ->
+    Family = case inet_db:res_option(inet6) of
+                 true -> inet6;
+                 false -> inet
+             end,
+    case inet:gethostbyname(Host, Family, Timeout) of
+        {ok, #hostent{h_addr_list = [Ip | _]}} -> {ok, Ip};
+        Else -> Else
+    end;
+resolve(Ip, _Timeout) ->
+    {ok, Ip}.
+
+name_binary(Name) when is_atom(Name) -> atom_to_binary(Name, utf8);
+name_binary(Name) -> unicode:characters_to_binary(Name).
+
+timeout_ms(infinity) -> ?DEFAULT_TIMEOUT_MS;
+timeout_ms(Ms) -> Ms.

@@ -1,0 +1,41 @@
+%% @private
+%% The NIF library's module: loads it and holds one stub per NIF. Never reload
+%% this module: the library supports no upgrade (see docs/ARCHITECTURE.md).
+-module(epmd_rs_nif).
+
+-export([server_start/4, server_stop/1, register_local/9, unregister_local/1,
+         lookup/2, names/1,
+         client_port_please/4, client_names/3, client_register/11,
+         client_unregister/1]).
+
+-on_load(init/0).
+
+%% Handles to native resources; opaque to Erlang code.
+-type server() :: reference().
+-type registration() :: reference().
+-type held() :: reference().
+-export_type([server/0, registration/0, held/0]).
+
+-define(NOT_LOADED, erlang:nif_error(nif_not_loaded)).
+
+init() ->
+    erlang:load_nif(filename:join(priv_dir(), "libepmd_nif"), 0).
+
+priv_dir() ->
+    case code:priv_dir(epmd_rs) of
+        {error, bad_name} ->
+            filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
+        Dir ->
+            Dir
+    end.
+
+server_start(_Port, _Addresses, _Relaxed, _Owner) -> ?NOT_LOADED.
+server_stop(_Server) -> ?NOT_LOADED.
+register_local(_Server, _Name, _Port, _Type, _Proto, _High, _Low, _Extra, _Owner) -> ?NOT_LOADED.
+unregister_local(_Registration) -> ?NOT_LOADED.
+lookup(_Server, _Name) -> ?NOT_LOADED.
+names(_Server) -> ?NOT_LOADED.
+client_port_please(_Ip, _Port, _Name, _TimeoutMs) -> ?NOT_LOADED.
+client_names(_Ip, _Port, _TimeoutMs) -> ?NOT_LOADED.
+client_register(_Ip, _Port, _Name, _NodePort, _Type, _Proto, _High, _Low, _Extra, _TimeoutMs, _Owner) -> ?NOT_LOADED.
+client_unregister(_Handle) -> ?NOT_LOADED.

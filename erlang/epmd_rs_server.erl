@@ -1,0 +1,248 @@
+%% @private
+%% The process that owns epmd_rs's native side in a VM: it serves the host's
+%% EPMD port from this VM ("server" mode) or, when another EPMD already holds
+%% the port, keeps this node registered with it over TCP ("client" mode).
+%%
+%% Lookups never pass through this process: it publishes the current mode in a
+%% persistent_term that epmd_rs reads directly.
+-module(epmd_rs_server).
+-behaviour(gen_server).
+
+-export([start_link/0, register_node/3, mode/0, epmd_port/0, dist_versions/0,
+         is_local_address/1]).
+-export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
+
+-define(MODE_KEY, {?MODULE, mode}).
+-define(PORT_KEY, {?MODULE, port}).
+-define(LOCAL_IPS_KEY, {?MODULE, local_ips}).
+%% As erl_epmd: re-register every 2 s after losing the EPMD.
+-define(RETRY_MS, 2000).
+-define(REGISTER_TIMEOUT_MS, 10000).
+-define(PROBE_TIMEOUT_MS, 5000).
+-define(DEFAULT_PORT, 4369).
+
+-type mode() :: {server, epmd_rs_nif:server()} | client | none.
+-type registration() :: #{name := binary(), port := inet:port_number(),
+                          family := inet | inet6}.
+
+-record(state, {
+    port :: inet:port_number(),
+    mode = none :: mode(),
+    registration :: registration() | undefined,
+    %% What keeps the registration alive: in our server, or held over TCP.
+    handle :: {local, epmd_rs_nif:registration()} | {remote, epmd_rs_nif:held()} | undefined
+}).
+
+-export_type([mode/0]).
+
+-spec start_link() -> {ok, pid()} | ignore | {error, term()}.
+start_link() ->
+    gen_server:start_link({local, epmd_rs}, ?MODULE, [], []).
+
+-spec register_node(string() | atom(), inet:port_number(), inet | inet6) ->
+          {ok, integer()} | {error, term()}.
+register_node(Name, Port, Family) ->
+    gen_server:call(epmd_rs, {register, Name, Port, Family}, infinity).
+
+%% The current mode, read without a call.
+-spec mode() -> mode().
+mode() ->
+    persistent_term:get(?MODE_KEY, none).
+
+%% The EPMD port: the `-epmd_port` init flag (erlexec sets it from
+%% ERL_EPMD_PORT), then the `port` application variable, then 4369.
+-spec epmd_port() -> inet:port_number().
+epmd_port() ->
+    case persistent_term:get(?PORT_KEY, undefined) of
+        undefined -> configured_port();
+        Port -> Port
+    end.
+
+%% Whether an EPMD at `Ip' is the one this host runs, reached on loopback or
+%% on one of the host's own addresses.
+-spec is_local_address(inet:ip_address()) -> boolean().
+is_local_address({127, _, _, _}) -> true;
+is_local_address({0, 0, 0, 0, 0, 0, 0, 1}) -> true;
+is_local_address(Ip) -> lists:member(Ip, persistent_term:get(?LOCAL_IPS_KEY, [])).
+
+configured_port() ->
+    case init:get_argument(epmd_port) of
+        {ok, [[Port | _] | _]} ->
+            list_to_integer(Port);
+        error ->
+            _ = application:load(epmd_rs),
+            application:get_env(epmd_rs, port, ?DEFAULT_PORT)
+    end.
+
+%% The distribution versions this node registers, as erl_epmd computes them:
+%% {Low, High}, narrowed by ERL_EPMD_DIST_LOW / ERL_EPMD_DIST_HIGH.
+-spec dist_versions() -> {non_neg_integer(), non_neg_integer()}.
+dist_versions() ->
+    Low = env_version("ERL_EPMD_DIST_LOW", 5, fun(N) -> N > 5 end),
+    High = env_version("ERL_EPMD_DIST_HIGH", 6, fun(N) -> N < 6 end),
+    {Low, High}.
+
+env_version(Var, Default, Accept) ->
+    case os:getenv(Var) of
+        false -> Default;
+        Value ->
+            case string:to_integer(Value) of
+                {N, []} -> case Accept(N) of true -> N; false -> Default end;
+                _ -> Default
+            end
+    end.
+
+%%% gen_server
+
+init([]) ->
+    process_flag(trap_exit, true),
+    Port = configured_port(),
+    persistent_term:put(?PORT_KEY, Port),
+    persistent_term:put(?LOCAL_IPS_KEY, host_addresses()),
+    case acquire(Port) of
+        {ok, Mode} ->
+            {ok, set_mode(#state{port = Port}, Mode)};
+        {error, Reason} ->
+            logger:error("epmd_rs: ~ts", [Reason], #{domain => [epmd_rs]}),
+            {stop, {epmd_rs, lists:flatten(Reason)}}
+    end.
+
+handle_call({register, _, _, _}, _From, #state{registration = #{}} = State) ->
+    {reply, {error, already_registered}, State};
+handle_call({register, Name, Port, Family}, _From, State) ->
+    Reg = #{name => unicode:characters_to_binary(to_string(Name)),
+            port => Port, family => Family},
+    case do_register(Reg, State) of
+        {ok, Creation, Handle} ->
+            {reply, {ok, Creation}, State#state{registration = Reg, handle = Handle}};
+        {error, _} = Error ->
+            {reply, Error, State}
+    end.
+
+handle_cast(_Msg, State) ->
+    {noreply, State}.
+
+handle_info({epmd_rs_server_stopped, Server, Why}, #state{mode = {server, Server}} = State) ->
+    logger:warning("epmd_rs: the in-VM EPMD on port ~b stopped (~p); trying to "
+                   "serve or reach the port again", [State#state.port, Why],
+                   #{domain => [epmd_rs]}),
+    {noreply, lost(State)};
+handle_info({epmd_rs_evicted, Handle}, #state{handle = {local, Handle}} = State) ->
+    %% A STOP removed this node from our own server: register again, as
+    %% erl_epmd does when its EPMD connection closes.
+    erlang:send_after(?RETRY_MS, self(), retry),
+    {noreply, State#state{handle = undefined}};
+handle_info({epmd_rs_registration_ended, Handle}, #state{handle = {remote, Handle}} = State) ->
+    {noreply, lost(State)};
+handle_info(retry, State) ->
+    {noreply, retry(State)};
+handle_info(_Msg, State) ->
+    {noreply, State}.
+
+terminate(_Reason, #state{mode = Mode, handle = Handle}) ->
+    ok = release(Handle),
+    case Mode of
+        {server, Server} ->
+            ok = epmd_rs_nif:server_stop(Server),
+            receive {epmd_rs_server_stopped, Server, _} -> ok
+            after 5000 -> ok
+            end;
+        _ ->
+            ok
+    end,
+    _ = [persistent_term:erase(K) || K <- [?MODE_KEY, ?PORT_KEY, ?LOCAL_IPS_KEY]],
+    ok.
+
+%%% Internal
+
+to_string(Name) when is_atom(Name) -> atom_to_list(Name);
+to_string(Name) -> Name.
+
+host_addresses() ->
+    case inet:getifaddrs() of
+        {ok, Ifs} -> [Addr || {_, Opts} <- Ifs, {addr, Addr} <- Opts];
+        {error, _} -> []
+    end.
+
+set_mode(State, Mode) ->
+    persistent_term:put(?MODE_KEY, Mode),
+    State#state{mode = Mode}.
+
+%% Serve the port from this VM, or else use the EPMD that holds it.
+acquire(Port) ->
+    case epmd_rs_nif:server_start(Port, <<>>, false, self()) of
+        {ok, Server} ->
+            {ok, {server, Server}};
+        {error, BindError} ->
+            case epmd_rs_client:names({127, 0, 0, 1}, Port, ?PROBE_TIMEOUT_MS) of
+                {ok, _} ->
+                    {ok, client};
+                {error, ProbeError} ->
+                    {error, io_lib:format(
+                              "cannot serve EPMD port ~b (~ts) nor reach an EPMD "
+                              "there (~p)", [Port, bind_reason(BindError), ProbeError])}
+            end
+    end.
+
+bind_reason(eaddrinuse) -> "address in use";
+bind_reason({listen, Message}) -> Message.
+
+do_register(#{name := Name, port := Port, family := Family}, #state{mode = Mode, port = EpmdPort}) ->
+    {Low, High} = dist_versions(),
+    case Mode of
+        {server, Server} ->
+            case epmd_rs_nif:register_local(Server, Name, Port, $M, 0, High, Low, <<>>, self()) of
+                {ok, Creation, Registration} -> {ok, Creation, {local, Registration}};
+                {error, _} = Error -> Error
+            end;
+        client ->
+            Loopback = case Family of inet -> <<"127.0.0.1">>; inet6 -> <<"::1">> end,
+            Handle = epmd_rs_nif:client_register(Loopback, EpmdPort, Name, Port, $M, 0, High,
+                                                 Low, <<>>, ?REGISTER_TIMEOUT_MS, self()),
+            receive
+                {epmd_rs_reply, Handle, {ok, Creation}} -> {ok, Creation, {remote, Handle}};
+                {epmd_rs_reply, Handle, {error, _} = Error} -> Error
+            after ?REGISTER_TIMEOUT_MS + 1000 ->
+                ok = epmd_rs_nif:client_unregister(Handle),
+                {error, no_reg_reply_from_epmd}
+            end;
+        none ->
+            {error, no_epmd}
+    end.
+
+release(undefined) -> ok;
+release({local, Registration}) -> ok = epmd_rs_nif:unregister_local(Registration);
+release({remote, Handle}) -> ok = epmd_rs_nif:client_unregister(Handle).
+
+%% The server or the EPMD we registered with is gone: in 2 s, serve the port or
+%% find whoever does, and register again.
+lost(State) ->
+    ok = release(State#state.handle),
+    erlang:send_after(?RETRY_MS, self(), retry),
+    set_mode(State#state{handle = undefined}, none).
+
+retry(#state{mode = none, port = Port} = State0) ->
+    case acquire(Port) of
+        {ok, Mode} ->
+            State = set_mode(State0, Mode),
+            reregister(State);
+        {error, _} ->
+            erlang:send_after(?RETRY_MS, self(), retry),
+            State0
+    end;
+retry(State) ->
+    reregister(State).
+
+%% Like erl_epmd, a node that registers again keeps its first creation.
+reregister(#state{registration = undefined} = State) ->
+    State;
+reregister(#state{registration = Reg, handle = undefined} = State) ->
+    case do_register(Reg, State) of
+        {ok, _Creation, Handle} ->
+            State#state{handle = Handle};
+        {error, _} ->
+            erlang:send_after(?RETRY_MS, self(), retry),
+            State
+    end;
+reregister(State) ->
+    State.

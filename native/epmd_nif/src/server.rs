@@ -1,0 +1,229 @@
+//! The in-VM server: start and stop it, and register, look up and list nodes
+//! of this VM directly in its registry.
+
+use std::sync::{Arc, Mutex, Weak};
+
+use rustler::types::binary::Binary;
+use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc, Term};
+use tokio::sync::oneshot;
+
+use epmd_core::codec::NodeInfo;
+use epmd_core::listen;
+use epmd_core::registry::{creation_for_reply, Evict, RegisterError, Registry, RegistrationId};
+use epmd_core::server::{self, Config, Exit, Shared};
+
+use crate::runtime;
+use crate::term::{self, atoms};
+
+/// A running server. The owner process is monitored: if it dies the server
+/// stops, so that the port is free for whoever takes over.
+pub struct ServerResource {
+    shared: Arc<Shared>,
+    stop: Mutex<Option<oneshot::Sender<()>>>,
+}
+
+impl ServerResource {
+    fn stop(&self) {
+        let sender = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(tx) = sender {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[rustler::resource_impl]
+impl Resource for ServerResource {
+    fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _mon: Monitor) {
+        self.stop();
+    }
+}
+
+/// A node of this VM registered in the in-VM server; it lives as long as its
+/// owner process (monitored) or until it is unregistered.
+pub struct LocalRegistration {
+    shared: Weak<Shared>,
+    name: Vec<u8>,
+    id: RegistrationId,
+}
+
+impl LocalRegistration {
+    fn unregister(&self) {
+        if let Some(shared) = self.shared.upgrade() {
+            let removed = shared.registry().unregister(&self.name, self.id);
+            // The entry owns a handle to this resource: release it unlocked.
+            drop(removed);
+        }
+    }
+}
+
+#[rustler::resource_impl]
+impl Resource for LocalRegistration {
+    fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _mon: Monitor) {
+        self.unregister();
+    }
+}
+
+fn listen_error<'a>(env: Env<'a>, e: &listen::ListenError) -> Term<'a> {
+    match e {
+        listen::ListenError::InUse(_) => atoms::eaddrinuse().encode(env),
+        other => (atoms::listen(), other.to_string()).encode(env),
+    }
+}
+
+/// Binds the EPMD port (synchronously, so bind errors come back here) and
+/// serves it on the runtime thread. `owner` gets
+/// `{epmd_rs_server_stopped, Server, shutdown | killed}` when it ends.
+#[rustler::nif]
+fn server_start<'a>(
+    env: Env<'a>,
+    port: u16,
+    addresses: String,
+    relaxed: bool,
+    owner: LocalPid,
+) -> Result<ResourceArc<ServerResource>, Term<'a>> {
+    let plan = listen::plan(Some(&addresses)).map_err(|e| listen_error(env, &e))?;
+    let std_listeners = listen::bind(&plan, port).map_err(|e| listen_error(env, &e))?;
+    let mut config = Config::new(u32::from(port));
+    config.relaxed = relaxed;
+    let shared = Arc::new(Shared::new(config, Registry::default()));
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let resource = ResourceArc::new(ServerResource {
+        shared: shared.clone(),
+        stop: Mutex::new(Some(stop_tx)),
+    });
+    let handle = resource.clone();
+    runtime::spawn(async move {
+        let listeners: Vec<_> = std_listeners
+            .into_iter()
+            .filter_map(|l| tokio::net::TcpListener::from_std(l).ok())
+            .collect();
+        let exit = server::run(listeners, shared, async {
+            let _ = stop_rx.await;
+        })
+        .await;
+        let reason = match exit {
+            Exit::Shutdown => atoms::shutdown(),
+            Exit::Killed => atoms::killed(),
+        };
+        let mut msg_env = OwnedEnv::new();
+        let _ = msg_env.send_and_clear(&owner, |env| {
+            (atoms::epmd_rs_server_stopped(), handle, reason).encode(env)
+        });
+    });
+    if env.monitor(&resource, &owner).is_none() {
+        resource.stop();
+    }
+    Ok(resource)
+}
+
+/// Asks the server to stop; the owner is told when it has.
+#[rustler::nif]
+fn server_stop(server: ResourceArc<ServerResource>) -> rustler::Atom {
+    server.stop();
+    atoms::ok()
+}
+
+fn register_error(e: &RegisterError) -> rustler::Atom {
+    match e {
+        RegisterError::NameTaken => atoms::duplicate_name(),
+        RegisterError::NameTooLong => atoms::name_too_long(),
+        RegisterError::InvalidNameEncoding => atoms::invalid_name_encoding(),
+        RegisterError::ExtraTooLong => atoms::extra_too_long(),
+    }
+}
+
+/// Registers a node of this VM for as long as `owner` lives. Returns
+/// `{ok, Creation, Registration}`; `owner` gets `{epmd_rs_evicted, Registration}`
+/// if a STOP or KILL removes it.
+#[rustler::nif]
+#[allow(clippy::too_many_arguments)]
+fn register_local<'a>(
+    env: Env<'a>,
+    server: ResourceArc<ServerResource>,
+    name: Binary<'a>,
+    port: u16,
+    node_type: u8,
+    protocol: u8,
+    highest_version: u16,
+    lowest_version: u16,
+    extra: Binary<'a>,
+    owner: LocalPid,
+) -> Term<'a> {
+    let node = NodeInfo {
+        port,
+        node_type,
+        protocol,
+        highest_version,
+        lowest_version,
+        name: name.as_slice().to_vec(),
+        extra: extra.as_slice().to_vec(),
+    };
+    let shared = &server.shared;
+    // The registry keeps the resource (and with it the monitor) alive while
+    // the name is registered; `evict` carries it.
+    let (evict, slot) = evict_hook(owner);
+    let registered = shared.registry().register(node, -1, Some(evict));
+    let (id, creation) = match registered {
+        Ok(r) => r,
+        Err(e) => return (atoms::error(), register_error(&e)).encode(env),
+    };
+    let registration = ResourceArc::new(LocalRegistration {
+        shared: Arc::downgrade(shared),
+        name: name.as_slice().to_vec(),
+        id,
+    });
+    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration.clone());
+    if env.monitor(&registration, &owner).is_none() {
+        registration.unregister();
+        return (atoms::error(), atoms::owner_dead()).encode(env);
+    }
+    let creation = creation_for_reply(creation, highest_version >= 6);
+    (atoms::ok(), creation, registration).encode(env)
+}
+
+type Slot = Arc<Mutex<Option<ResourceArc<LocalRegistration>>>>;
+
+/// The registry entry's hook: it holds the registration resource (filled in
+/// once the id is known) and tells the owner when the server evicts it.
+fn evict_hook(owner: LocalPid) -> (Evict, Slot) {
+    let slot: Slot = Arc::new(Mutex::new(None));
+    let held = slot.clone();
+    let evict: Evict = Box::new(move || {
+        let registration = held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(registration) = registration {
+            let mut msg_env = OwnedEnv::new();
+            let _ = msg_env.send_and_clear(&owner, |env| {
+                (atoms::epmd_rs_evicted(), registration).encode(env)
+            });
+        }
+    });
+    (evict, slot)
+}
+
+/// Ends a registration of this VM before its owner exits.
+#[rustler::nif]
+fn unregister_local(registration: ResourceArc<LocalRegistration>) -> rustler::Atom {
+    registration.unregister();
+    atoms::ok()
+}
+
+/// PORT_PLEASE2 answered from the registry: `{Port, NodeType, Protocol,
+/// Highest, Lowest, Extra}` or `noport`.
+#[rustler::nif]
+fn lookup<'a>(env: Env<'a>, server: ResourceArc<ServerResource>, name: Binary<'a>) -> Term<'a> {
+    match server.shared.registry().lookup(name.as_slice()) {
+        Some(n) => term::node_info(env, n),
+        None => atoms::noport().encode(env),
+    }
+}
+
+/// The registered names and ports, newest first, as NAMES lists them.
+#[rustler::nif]
+fn names<'a>(env: Env<'a>, server: ResourceArc<ServerResource>) -> Term<'a> {
+    let registry = server.shared.registry();
+    let list: Vec<Term<'a>> = registry
+        .iter()
+        .map(|r| (term::binary(env, &r.node.name), r.node.port).encode(env))
+        .collect();
+    list.encode(env)
+}
