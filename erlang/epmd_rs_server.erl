@@ -174,18 +174,33 @@ acquire(Port) ->
         {ok, Server} ->
             {ok, {server, Server}};
         {error, BindError} ->
-            case epmd_rs_client:names({127, 0, 0, 1}, Port, ?PROBE_TIMEOUT_MS) of
-                {ok, _} ->
+            case probe(Port) of
+                ok ->
                     {ok, client};
                 {error, ProbeError} ->
                     {error, io_lib:format(
-                              "cannot serve EPMD port ~b (~ts) nor reach an EPMD "
-                              "there (~p)", [Port, bind_reason(BindError), ProbeError])}
+                              "cannot serve EPMD port ~b (~ts) nor use an EPMD there (~ts)",
+                              [Port, bind_reason(BindError), probe_reason(ProbeError)])}
             end
+    end.
+
+%% Is the process holding the port an EPMD? It must answer NAMES.
+probe(Port) ->
+    Ref = epmd_rs_nif:client_names(<<"127.0.0.1">>, Port, ?PROBE_TIMEOUT_MS),
+    receive
+        {epmd_rs_reply, Ref, {ok, _HeaderPort, _Text}} -> ok;
+        {epmd_rs_reply, Ref, {error, Reason}} -> {error, Reason}
+    after ?PROBE_TIMEOUT_MS + 1000 ->
+        {error, timeout}
     end.
 
 bind_reason(eaddrinuse) -> "address in use";
 bind_reason({listen, Message}) -> Message.
+
+probe_reason(connect) -> "connection refused";
+probe_reason(closed) -> "it closed the connection without answering NAMES";
+probe_reason(timeout) -> "no answer to NAMES in time";
+probe_reason(Other) -> io_lib:format("~p", [Other]).
 
 do_register(#{name := Name, port := Port, family := Family}, #state{mode = Mode, port = EpmdPort}) ->
     {Low, High} = dist_versions(),

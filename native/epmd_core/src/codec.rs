@@ -53,7 +53,10 @@ impl std::error::Error for FrameError {}
 /// Looks at the bytes received so far on a connection. `Ok(None)` means more
 /// bytes are needed; `Ok(Some(body))` is the complete request body.
 pub fn check_frame(buf: &[u8]) -> Result<Option<&[u8]>, FrameError> {
-    let Some(len) = buf.get(..2).map(|b| usize::from(u16::from_be_bytes([b[0], b[1]]))) else {
+    let Some(len) = buf
+        .get(..2)
+        .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+    else {
         return Ok(None);
     };
     if len == 0 || len > MAX_REQUEST_LEN {
@@ -431,10 +434,7 @@ mod tests {
         assert_eq!(check_frame(&[]), Ok(None));
         assert_eq!(check_frame(&[0]), Ok(None));
         assert_eq!(check_frame(&[0, 0]), Err(FrameError::BadLength(0)));
-        assert_eq!(
-            check_frame(&[0x0b, 0xf2]),
-            Err(FrameError::BadLength(3058))
-        );
+        assert_eq!(check_frame(&[0x0b, 0xf2]), Err(FrameError::BadLength(3058)));
         let mut max = vec![0x0b, 0xf1];
         max.resize(3059, b'n');
         assert_eq!(check_frame(&max).unwrap().map(<[u8]>::len), Some(3057));

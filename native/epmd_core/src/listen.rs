@@ -28,7 +28,9 @@ impl fmt::Display for ListenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ListenError::BadAddress(a) => write!(f, "cannot parse IP address \"{a}\""),
-            ListenError::TooManyAddresses => f.write_str("cannot listen on more than 16 IP addresses"),
+            ListenError::TooManyAddresses => {
+                f.write_str("cannot listen on more than 16 IP addresses")
+            }
             ListenError::InUse(a) => write!(f, "address {a} is already in use"),
             ListenError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
             ListenError::NothingBound => f.write_str("unable to bind any address"),
@@ -55,13 +57,25 @@ pub fn plan(list: Option<&str>) -> Result<Vec<ListenAddr>, ListenError> {
         .filter(|t| !t.is_empty())
         .collect();
     if tokens.is_empty() {
-        return Ok([IpAddr::V4(Ipv4Addr::UNSPECIFIED), IpAddr::V6(Ipv6Addr::UNSPECIFIED)]
-            .map(|ip| ListenAddr { ip, required: false })
-            .to_vec());
+        return Ok([
+            IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        ]
+        .map(|ip| ListenAddr {
+            ip,
+            required: false,
+        })
+        .to_vec());
     }
-    let mut out: Vec<ListenAddr> = [IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V6(Ipv6Addr::LOCALHOST)]
-        .map(|ip| ListenAddr { ip, required: false })
-        .to_vec();
+    let mut out: Vec<ListenAddr> = [
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ]
+    .map(|ip| ListenAddr {
+        ip,
+        required: false,
+    })
+    .to_vec();
     for token in tokens {
         let ip: IpAddr = token
             .parse()
@@ -146,8 +160,14 @@ mod tests {
 
     #[test]
     fn bad_lists_are_refused() {
-        assert!(matches!(plan(Some("localhost")), Err(ListenError::BadAddress(_))));
-        assert!(matches!(plan(Some("999.1.1.1")), Err(ListenError::BadAddress(_))));
+        assert!(matches!(
+            plan(Some("localhost")),
+            Err(ListenError::BadAddress(_))
+        ));
+        assert!(matches!(
+            plan(Some("999.1.1.1")),
+            Err(ListenError::BadAddress(_))
+        ));
         let many: Vec<String> = (2..=15).map(|i| format!("127.0.0.{i}")).collect();
         assert!(matches!(
             plan(Some(&many.join(","))),

@@ -97,7 +97,7 @@ pub async fn run(
     // Every connection task holds a clone; recv() yields None once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
     let ctx = Ctx {
-        shared,
+        shared: shared.clone(),
         closing: closing_rx,
         kill: kill_tx,
         _done: done_tx,
@@ -110,8 +110,18 @@ pub async fn run(
 
     let exit = tokio::select! {
         _ = shutdown => Exit::Shutdown,
-        _ = kill_rx.recv() => Exit::Killed,
+        // None (no listeners, so no sender) is not a KILL.
+        Some(()) = kill_rx.recv() => Exit::Killed,
     };
+    if exit == Exit::Killed {
+        // KILL ends every registration, in-process ones included (§3.5).
+        let removed = shared.registry().remove_all();
+        for mut reg in removed {
+            if let Some(evict) = reg.take_evict() {
+                evict();
+            }
+        }
+    }
     for a in &accepts {
         a.abort();
     }
@@ -200,15 +210,30 @@ impl Connection {
         let shared = self.ctx.shared.clone();
         let reply = match request {
             Request::Alive2(node) if self.local => return self.register(node).await,
-            Request::PortPlease2 { name } => codec::encode_port2_reply(shared.registry().lookup(&name)),
+            Request::PortPlease2 { name } => {
+                codec::encode_port2_reply(shared.registry().lookup(&name))
+            }
             Request::Names => names_reply(&shared),
             Request::Dump if self.local => dump_reply(&shared),
             Request::Kill if self.local => return self.kill().await,
-            Request::Stop { name } if self.local && shared.config.relaxed => stop_reply(&shared, &name),
+            Request::Stop { name } if self.local && shared.config.relaxed => {
+                stop_reply(&shared, &name)
+            }
             // Commands a remote peer may not send, and STOP without relaxed mode.
             _ => return,
         };
-        let _ = self.stream.write_all(&reply).await;
+        self.send(&reply).await;
+    }
+
+    /// Writes a reply in one piece. A peer that does not read gets as long as
+    /// the packet timeout, and no longer than the server runs.
+    async fn send(&mut self, bytes: &[u8]) -> bool {
+        let limit = self.ctx.shared.config.packet_timeout;
+        let mut closing = self.ctx.closing.clone();
+        tokio::select! {
+            r = tokio::time::timeout(limit, self.stream.write_all(bytes)) => matches!(r, Ok(Ok(()))),
+            _ = closing.wait_for(|c| *c) => false,
+        }
     }
 
     async fn register(mut self, node: codec::NodeInfo) {
@@ -225,9 +250,11 @@ impl Connection {
             ok: registered.is_ok(),
             creation: registered
                 .as_ref()
-                .map_or(codec::FAILED_CREATION, |&(_, c)| creation_for_reply(c, extended)),
+                .map_or(codec::FAILED_CREATION, |&(_, c)| {
+                    creation_for_reply(c, extended)
+                }),
         };
-        let written = self.stream.write_all(&reply.encode()).await.is_ok();
+        let written = self.send(&reply.encode()).await;
         // A failed registration keeps its socket open too, until the peer acts.
         if written {
             self.hold(evicted_rx).await;
@@ -256,10 +283,10 @@ impl Connection {
         let shared = &self.ctx.shared;
         let accepted = shared.config.relaxed || shared.registry().is_empty();
         if !accepted {
-            let _ = self.stream.write_all(codec::KILL_REFUSED).await;
+            self.send(codec::KILL_REFUSED).await;
             return;
         }
-        let _ = self.stream.write_all(codec::KILL_OK).await;
+        self.send(codec::KILL_OK).await;
         let _ = self.ctx.kill.try_send(());
     }
 }

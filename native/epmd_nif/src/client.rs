@@ -35,11 +35,7 @@ fn client_error<'a>(env: Env<'a>, e: &ClientError) -> Term<'a> {
 
 /// Runs `request` on the runtime and sends its encoded result to the caller,
 /// tagged with a fresh reference, which is returned.
-fn reply_later<'a, F, T>(
-    env: Env<'a>,
-    request: F,
-    encode: fn(Env<'_>, T) -> Term<'_>,
-) -> Term<'a>
+fn reply_later<'a, F, T>(env: Env<'a>, request: F, encode: fn(Env<'_>, T) -> Term<'_>) -> Term<'a>
 where
     F: std::future::Future<Output = T> + Send + 'static,
     T: Send + 'static,

@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use epmd_core::codec::NodeInfo;
 use epmd_core::listen;
-use epmd_core::registry::{creation_for_reply, Evict, RegisterError, Registry, RegistrationId};
+use epmd_core::registry::{creation_for_reply, Evict, RegisterError, RegistrationId, Registry};
 use epmd_core::server::{self, Config, Exit, Shared};
 
 use crate::runtime;

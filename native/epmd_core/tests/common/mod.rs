@@ -1,0 +1,212 @@
+//! Shared harness: a real server on 127.0.0.1:0 and raw-byte helpers.
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::future::Future;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use epmd_core::listen::{self, ListenAddr};
+use epmd_core::registry::{Registry, RETIRED_CAP};
+use epmd_core::server::{self, Config, Exit, Shared};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio::time::{timeout, Instant};
+
+/// The registry's clock, so creations are exact: new names get NOW + 1.
+pub const NOW: u32 = 1_795_672_902;
+/// The configured port NAMES reports (§14's transcript), not the real one.
+pub const PORT: u32 = 27311;
+/// Upper bound for anything that should happen "soon".
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub shared: Arc<Shared>,
+    // Dropping the sender completes the shutdown future too.
+    shutdown: Option<oneshot::Sender<()>>,
+    run: Option<JoinHandle<Exit>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::with(|_| {}).await
+    }
+
+    pub async fn relaxed() -> Self {
+        Self::with(|c| c.relaxed = true).await
+    }
+
+    pub async fn with(configure: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::new(PORT);
+        configure(&mut config);
+        let plan = [ListenAddr {
+            ip: Ipv4Addr::LOCALHOST.into(),
+            required: true,
+        }];
+        let listeners: Vec<TcpListener> = listen::bind(&plan, 0)
+            .expect("bind 127.0.0.1:0")
+            .into_iter()
+            .map(|l| TcpListener::from_std(l).unwrap())
+            .collect();
+        let addr = listeners[0].local_addr().unwrap();
+        let registry = Registry::with_clock(RETIRED_CAP, || NOW);
+        let shared = Arc::new(Shared::new(config, registry));
+        let (tx, rx) = oneshot::channel::<()>();
+        let run = tokio::spawn(server::run(listeners, shared.clone(), async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            run: Some(run),
+        }
+    }
+
+    pub async fn connect(&self) -> TcpStream {
+        TcpStream::connect(self.addr).await.expect("connect")
+    }
+
+    /// One request on a fresh connection; everything received until EOF.
+    pub async fn request(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut s = self.connect().await;
+        s.write_all(bytes).await.unwrap();
+        read_to_eof(&mut s).await
+    }
+
+    /// The NAMES listing, after checking the header.
+    pub async fn names(&self) -> Vec<u8> {
+        let reply = self.request(b"\x00\x01n").await;
+        assert_eq!(reply[..4], PORT.to_be_bytes(), "NAMES header");
+        reply[4..].to_vec()
+    }
+
+    /// Registers over a raw socket; returns it with the ALIVE2 reply.
+    pub async fn register(&self, name: &str, port: u16, hv: u16) -> (TcpStream, Vec<u8>) {
+        let mut s = self.connect().await;
+        s.write_all(&alive2(name, port, hv)).await.unwrap();
+        let reply = read_one(&mut s).await;
+        (s, reply)
+    }
+
+    /// Registers and asserts success.
+    pub async fn register_ok(&self, name: &str, port: u16) -> TcpStream {
+        let (s, reply) = self.register(name, port, 6).await;
+        assert_eq!(reply[..2], *b"v\x00", "registering {name}");
+        s
+    }
+
+    pub async fn shutdown(mut self) -> Exit {
+        drop(self.shutdown.take());
+        self.exit().await
+    }
+
+    /// How `run` returned; fails if it does not return soon.
+    pub async fn exit(&mut self) -> Exit {
+        let run = self.run.take().expect("exit awaited once");
+        timeout(DEADLINE, run)
+            .await
+            .expect("run did not return")
+            .expect("run panicked")
+    }
+}
+
+/// An ALIVE2_REQ for a normal TCP node, LowestVersion 5, empty extra.
+pub fn alive2(name: &str, port: u16, hv: u16) -> Vec<u8> {
+    let mut body = vec![b'x'];
+    body.extend_from_slice(&port.to_be_bytes());
+    body.extend_from_slice(&[77, 0]);
+    body.extend_from_slice(&hv.to_be_bytes());
+    body.extend_from_slice(&5u16.to_be_bytes());
+    body.extend_from_slice(&(name.len() as u16).to_be_bytes());
+    body.extend_from_slice(name.as_bytes());
+    body.extend_from_slice(&[0, 0]);
+    framed(&body)
+}
+
+pub fn framed(body: &[u8]) -> Vec<u8> {
+    let mut out = (body.len() as u16).to_be_bytes().to_vec();
+    out.extend_from_slice(body);
+    out
+}
+
+/// A single read, which must bring data.
+pub async fn read_one(s: &mut TcpStream) -> Vec<u8> {
+    let mut buf = [0u8; 64];
+    let n = timeout(DEADLINE, s.read(&mut buf))
+        .await
+        .expect("no reply")
+        .expect("read");
+    assert!(n > 0, "closed instead of replying");
+    buf[..n].to_vec()
+}
+
+/// Everything until a clean EOF.
+pub async fn read_to_eof(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    timeout(DEADLINE, s.read_to_end(&mut out))
+        .await
+        .expect("server did not close")
+        .expect("clean close");
+    out
+}
+
+/// The server closes without sending anything. Unread request bytes make
+/// Linux answer with RST instead of FIN, so a reset counts as closed too.
+pub async fn assert_dropped(s: &mut TcpStream) {
+    let mut buf = [0u8; 64];
+    let r = timeout(DEADLINE, s.read(&mut buf))
+        .await
+        .expect("server did not close");
+    match r {
+        Ok(0) => {}
+        Ok(n) => panic!("expected no reply, got {:02x?}", &buf[..n]),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {}
+        Err(e) => panic!("unexpected error {e}"),
+    }
+}
+
+/// The socket neither closes nor receives data for a while. A negative
+/// check needs a window; callers also check the server state.
+pub async fn assert_open(s: &mut TcpStream) {
+    let mut buf = [0u8; 64];
+    if let Ok(r) = timeout(Duration::from_millis(300), s.read(&mut buf)).await {
+        panic!("socket should stay open, read returned {r:?}");
+    }
+}
+
+/// Polls `check` until it holds, failing after [`DEADLINE`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let end = Instant::now() + DEADLINE;
+    while !check().await {
+        assert!(Instant::now() < end, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Replaces each `fd = <digits>` with `fd = #`.
+pub fn mask_fds(text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut i = 0;
+    while i < text.len() {
+        if text[i..].starts_with(b"fd = ") {
+            out.extend_from_slice(b"fd = #");
+            i += 5;
+            let digits = text[i..].iter().take_while(|b| b.is_ascii_digit()).count();
+            assert!(digits > 0, "fd without a number");
+            i += digits;
+        } else {
+            out.push(text[i]);
+            i += 1;
+        }
+    }
+    out
+}

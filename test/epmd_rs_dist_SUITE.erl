@@ -1,0 +1,277 @@
+%% Real nodes on one host using the in-VM mapper, next to stock nodes and
+%% Debian's epmd. The CT node itself stays non-distributed: peers are driven
+%% over their standard I/O, so nothing here depends on the EPMD under test.
+-module(epmd_rs_dist_SUITE).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
+         init_per_testcase/2, end_per_testcase/2]).
+-export([three_nodes_listed_and_connected/1,
+         killed_nodes_leave_every_listing/1,
+         duplicate_name_refuses_to_boot/1,
+         lookups_match_erl_epmd/1,
+         registers_with_otp_daemon/1,
+         port_held_by_non_epmd_fails_boot/1,
+         local_registration_follows_owner/1]).
+
+suite() ->
+    [{timetrap, {minutes, 2}}].
+
+all() ->
+    [three_nodes_listed_and_connected,
+     killed_nodes_leave_every_listing,
+     duplicate_name_refuses_to_boot,
+     lookups_match_erl_epmd,
+     registers_with_otp_daemon,
+     port_held_by_non_epmd_fails_boot,
+     local_registration_follows_owner].
+
+init_per_suite(Config) ->
+    Epmd = os:find_executable("epmd"),
+    ?assertNotEqual(false, Epmd),
+    Ebin = filename:dirname(code:which(epmd_rs)),
+    [{epmd, Epmd}, {ebin, Ebin} | Config].
+
+end_per_suite(_Config) ->
+    ok.
+
+init_per_testcase(_Case, Config) ->
+    [{port, free_port()} | Config].
+
+end_per_testcase(_Case, Config) ->
+    [stop_peer(Peer) || Peer <- get_peers()],
+    [kill_os_pid(Pid) || Pid <- get_os_pids()],
+    erase(),
+    Config.
+
+%%% Cases
+
+three_nodes_listed_and_connected(Config) ->
+    {A, B, C} = start_three(Config),
+    ?assertEqual(server, peer:call(A, epmd_rs, mode, [])),
+    ?assertEqual(client, peer:call(B, epmd_rs, mode, [])),
+    Expected = lists:sort(["a", "b", "c"]),
+    %% net_adm:names/0 goes through each node's own epmd module.
+    [?assertEqual(Expected, listed_names(P, net_adm, names, [])) || P <- [A, B, C]],
+    ?assertEqual(Expected, listed_names(C, erl_epmd, names, [])),
+    ?assertEqual(Expected, epmd_cli_names(Config)),
+    %% Same answer, same order, as erl_epmd through OTP's protocol.
+    ?assertEqual(peer:call(C, erl_epmd, names, []), peer:call(A, epmd_rs, names, [])),
+    Nodes = [{P, peer:call(P, erlang, node, [])} || P <- [A, B, C]],
+    [?assertEqual(pong, peer:call(From, net_adm, ping, [To]))
+     || {From, _} <- Nodes, {_, To} <- Nodes],
+    [?assertEqual(To, peer:call(From, erpc, call, [To, erlang, node, []]))
+     || {From, _} <- Nodes, {_, To} <- Nodes].
+
+killed_nodes_leave_every_listing(Config) ->
+    {A, B, C} = start_three(Config),
+    kill_peer(B),
+    Listings = fun() -> [listed_names(A, net_adm, names, []),
+                         listed_names(C, erl_epmd, names, []),
+                         epmd_cli_names(Config)] end,
+    ok = wait_until(fun() -> Listings() =:= lists:duplicate(3, ["a", "c"]) end, 2000),
+    kill_peer(C),
+    ok = wait_until(fun() -> epmd_cli_names(Config) =:= ["a"] end, 2000),
+    ?assertEqual(["a"], listed_names(A, epmd_rs, names, [])).
+
+duplicate_name_refuses_to_boot(Config) ->
+    A = start_peer(Config, "a", rs),
+    {Status, Output} = run_erl(Config, ["-sname", "a" | rs_args(Config)]),
+    ?assertNotEqual(0, Status),
+    ?assertMatch({match, _}, re:run(Output, "the name a@\\S+ seems to be in use")),
+    ?assertEqual(["a"], epmd_cli_names(Config)),
+    ?assertEqual(server, peer:call(A, epmd_rs, mode, [])),
+    %% The same from a stock node, which registers over TCP.
+    {Status2, Output2} = run_erl(Config, ["-sname", "a", "-start_epmd", "false"]),
+    ?assertNotEqual(0, Status2),
+    ?assertMatch({match, _}, re:run(Output2, "seems to be in use")),
+    ?assertEqual(["a"], epmd_cli_names(Config)).
+
+lookups_match_erl_epmd(Config) ->
+    {A, B, C} = start_three(Config),
+    Hosts = [{127, 0, 0, 1}, peer:call(A, net_adm, localhost, [])],
+    [begin
+         Expected = peer:call(C, erl_epmd, port_please, [Name, Host]),
+         ?assertMatch({port, _, 6}, Expected),
+         ?assertEqual(Expected, peer:call(A, epmd_rs, port_please, [Name, Host])),
+         ?assertEqual(Expected, peer:call(B, epmd_rs, port_please, [Name, Host]))
+     end || Name <- ["a", "b", "c"], Host <- Hosts],
+    ?assertEqual(noport, peer:call(A, epmd_rs, port_please, ["nobody", {127, 0, 0, 1}])),
+    ?assertEqual(noport, peer:call(B, epmd_rs, port_please, ["nobody", {127, 0, 0, 1}])),
+    ?assertEqual(noport, peer:call(C, erl_epmd, port_please, ["nobody", {127, 0, 0, 1}])),
+    ?assertEqual(peer:call(C, erl_epmd, names, ["localhost"]),
+                 peer:call(B, epmd_rs, names, ["localhost"])).
+
+registers_with_otp_daemon(Config) ->
+    start_otp_epmd(Config),
+    A = start_peer(Config, "a", rs),
+    C = start_peer(Config, "c", stock),
+    ?assertEqual(client, peer:call(A, epmd_rs, mode, [])),
+    ?assertEqual(["a", "c"], epmd_cli_names(Config)),
+    ?assertEqual(peer:call(C, erl_epmd, names, []), peer:call(A, epmd_rs, names, [])),
+    CNode = peer:call(C, erlang, node, []),
+    ?assertEqual(pong, peer:call(A, net_adm, ping, [CNode])).
+
+port_held_by_non_epmd_fails_boot(Config) ->
+    Port = ?config(port, Config),
+    %% Something that is not an EPMD: it accepts and hangs up at once.
+    Holder = spawn_link(fun() ->
+                                {ok, L} = gen_tcp:listen(Port, [{reuseaddr, true}]),
+                                accept_and_close(L)
+                        end),
+    ok = wait_until(fun() -> gen_tcp:connect({127, 0, 0, 1}, Port, []) =/= {error, econnrefused} end,
+                    2000),
+    {Status, Output} = run_erl(Config, ["-sname", "a" | rs_args(Config)]),
+    unlink(Holder),
+    exit(Holder, kill),
+    ?assertNotEqual(0, Status),
+    Message = io_lib:format("cannot serve EPMD port ~b \\(address in use\\) nor use an EPMD there",
+                            [Port]),
+    ?assertMatch({match, _}, re:run(Output, lists:flatten(Message))).
+
+%% The NIF directly: a registration owned by a process ends when it dies.
+local_registration_follows_owner(Config) ->
+    Port = ?config(port, Config),
+    {ok, Server} = epmd_rs_nif:server_start(Port, <<"127.0.0.1">>, false, self()),
+    try
+        Parent = self(),
+        Owner = spawn(fun() ->
+                              Parent ! {registered, epmd_rs_nif:register_local(
+                                                      Server, <<"owned">>, 4321, $M, 0, 6, 5,
+                                                      <<>>, self())},
+                              receive stop -> ok end
+                      end),
+        receive {registered, Reply} -> ?assertMatch({ok, _, _}, Reply) end,
+        ?assertEqual(["owned"], epmd_cli_names(Config)),
+        ?assertEqual({4321, $M, 0, 6, 5, <<>>}, epmd_rs_nif:lookup(Server, <<"owned">>)),
+        exit(Owner, kill),
+        %% The monitor fires as the process exits: no grace period.
+        ok = wait_until(fun() -> epmd_rs_nif:lookup(Server, <<"owned">>) =:= noport end, 500),
+        ?assertEqual([], epmd_cli_names(Config)),
+        Dead = spawn(fun() -> ok end),
+        ok = wait_until(fun() -> not is_process_alive(Dead) end, 1000),
+        ?assertEqual({error, owner_dead},
+                     epmd_rs_nif:register_local(Server, <<"late">>, 1, $M, 0, 6, 5, <<>>, Dead)),
+        ?assertEqual(noport, epmd_rs_nif:lookup(Server, <<"late">>))
+    after
+        ok = epmd_rs_nif:server_stop(Server),
+        receive {epmd_rs_server_stopped, Server, shutdown} -> ok
+        after 5000 -> ct:fail(server_did_not_stop)
+        end
+    end.
+
+%%% Helpers
+
+start_three(Config) ->
+    A = start_peer(Config, "a", rs),
+    B = start_peer(Config, "b", rs),
+    C = start_peer(Config, "c", stock),
+    {A, B, C}.
+
+rs_args(Config) ->
+    ["-epmd_module", "epmd_rs", "-start_epmd", "false", "-pa", ?config(ebin, Config)].
+
+start_peer(Config, Name, Kind) ->
+    Args = case Kind of
+               rs -> rs_args(Config);
+               stock -> ["-start_epmd", "false"]
+           end,
+    {ok, Peer, _Node} = peer:start_link(#{name => list_to_atom(Name),
+                                          connection => standard_io,
+                                          args => Args,
+                                          env => [{"ERL_EPMD_PORT", port_string(Config)}],
+                                          wait_boot => 30000}),
+    put(peers, [Peer | get_peers()]),
+    Peer.
+
+get_peers() -> case get(peers) of undefined -> []; Ps -> Ps end.
+get_os_pids() -> case get(os_pids) of undefined -> []; Ps -> Ps end.
+
+stop_peer(Peer) ->
+    unlink(Peer),
+    catch peer:stop(Peer).
+
+kill_peer(Peer) ->
+    OsPid = peer:call(Peer, os, getpid, []),
+    unlink(Peer),
+    kill_os_pid(OsPid).
+
+kill_os_pid(OsPid) ->
+    _ = os:cmd("kill -9 " ++ OsPid),
+    ok.
+
+port_string(Config) ->
+    integer_to_list(?config(port, Config)).
+
+listed_names(Peer, M, F, A) ->
+    {ok, Names} = peer:call(Peer, M, F, A),
+    lists:sort([N || {N, _Port} <- Names]).
+
+%% Names as Debian's epmd client lists them.
+epmd_cli_names(Config) ->
+    Out = os:cmd(?config(epmd, Config) ++ " -port " ++ port_string(Config) ++ " -names"),
+    case re:run(Out, "^name (\\S+) at port \\d+$",
+                [multiline, global, {capture, all_but_first, list}]) of
+        {match, Names} -> lists:sort(lists:append(Names));
+        nomatch -> []
+    end.
+
+%% Starts OTP's daemon in the foreground and waits until it answers.
+start_otp_epmd(Config) ->
+    Port = open_port({spawn_executable, ?config(epmd, Config)},
+                     [{args, ["-port", port_string(Config)]}, exit_status]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    put(os_pids, [integer_to_list(OsPid) | get_os_pids()]),
+    ok = wait_until(fun() -> cli_answers(Config) end, 5000).
+
+cli_answers(Config) ->
+    Out = os:cmd(?config(epmd, Config) ++ " -port " ++ port_string(Config) ++ " -names"),
+    lists:prefix("epmd: up and running", Out).
+
+%% Runs `erl' to completion (a node expected to fail at boot) and returns its
+%% exit status and output.
+run_erl(Config, Args) ->
+    Erl = os:find_executable("erl"),
+    Port = open_port({spawn_executable, Erl},
+                     [{args, ["-noshell" | Args] ++ ["-eval", "timer:sleep(60000), halt(0)."]},
+                      {env, [{"ERL_EPMD_PORT", port_string(Config)}]},
+                      exit_status, stderr_to_stdout, binary]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    put(os_pids, [integer_to_list(OsPid) | get_os_pids()]),
+    collect(Port, []).
+
+collect(Port, Acc) ->
+    receive
+        {Port, {data, Data}} -> collect(Port, [Data | Acc]);
+        {Port, {exit_status, Status}} -> {Status, binary_to_list(iolist_to_binary(lists:reverse(Acc)))}
+    after 30000 ->
+        ct:fail({erl_did_not_exit, iolist_to_binary(lists:reverse(Acc))})
+    end.
+
+accept_and_close(L) ->
+    case gen_tcp:accept(L) of
+        {ok, S} -> gen_tcp:close(S), accept_and_close(L);
+        {error, _} -> ok
+    end.
+
+free_port() ->
+    {ok, L} = gen_tcp:listen(0, [{reuseaddr, true}]),
+    {ok, Port} = inet:port(L),
+    ok = gen_tcp:close(L),
+    Port.
+
+wait_until(Fun, TimeoutMs) ->
+    Deadline = erlang:monotonic_time(millisecond) + TimeoutMs,
+    wait_until_deadline(Fun, Deadline).
+
+wait_until_deadline(Fun, Deadline) ->
+    case Fun() of
+        true -> ok;
+        false ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> {error, timeout};
+                false -> receive after 20 -> wait_until_deadline(Fun, Deadline) end
+            end
+    end.
