@@ -14,7 +14,9 @@
          lookups_match_erl_epmd/1,
          registers_with_otp_daemon/1,
          port_held_by_non_epmd_fails_boot/1,
-         local_registration_follows_owner/1]).
+         local_registration_follows_owner/1,
+         port_from_application_env/1,
+         silent_epmd_does_not_hang/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -26,7 +28,9 @@ all() ->
      lookups_match_erl_epmd,
      registers_with_otp_daemon,
      port_held_by_non_epmd_fails_boot,
-     local_registration_follows_owner].
+     local_registration_follows_owner,
+     port_from_application_env,
+     silent_epmd_does_not_hang].
 
 init_per_suite(Config) ->
     Epmd = os:find_executable("epmd"),
@@ -160,6 +164,34 @@ local_registration_follows_owner(Config) ->
         receive {epmd_rs_server_stopped, Server, shutdown} -> ok
         after 5000 -> ct:fail(server_did_not_stop)
         end
+    end.
+
+port_from_application_env(Config) ->
+    Args = rs_args(Config) ++ ["-epmd_rs", "port", port_string(Config)],
+    {ok, Peer, _} = peer:start_link(#{name => a, connection => standard_io, args => Args,
+                                      wait_boot => 30000}),
+    put(peers, [Peer | get_peers()]),
+    ?assertEqual(false, peer:call(Peer, os, getenv, ["ERL_EPMD_PORT"])),
+    ?assertEqual(server, peer:call(Peer, epmd_rs, mode, [])),
+    ?assertEqual(["a"], epmd_cli_names(Config)).
+
+%% A server that accepts and never answers: every remote request returns within
+%% its bound, where erl_epmd would wait forever.
+silent_epmd_does_not_hang(Config) ->
+    Port = ?config(port, Config),
+    {ok, L} = gen_tcp:listen(Port, [{reuseaddr, true}, {backlog, 16}]),
+    try
+        ok = application:set_env(epmd_rs, port, Port),
+        Start = erlang:monotonic_time(millisecond),
+        ?assertEqual(noport, epmd_rs:port_please("x", {127, 0, 0, 1}, 300)),
+        ?assertEqual({error, etimedout}, epmd_rs_client:names({127, 0, 0, 1}, Port, 300)),
+        Elapsed = erlang:monotonic_time(millisecond) - Start,
+        ?assert(Elapsed < 3000),
+        %% A name no EPMD packet can carry is refused before anything is sent.
+        ?assertEqual(noport, epmd_rs:port_please(lists:duplicate(70000, $a), {127, 0, 0, 1}, 300))
+    after
+        ok = application:unset_env(epmd_rs, port),
+        gen_tcp:close(L)
     end.
 
 %%% Helpers

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{timeout_at, Instant};
 
-use crate::codec::{self, Alive2Reply, NodeInfo, ReplyError, Request};
+use crate::codec::{self, Alive2Reply, NodeInfo, ReplyError, Request, TooLarge};
 
 /// Why a client request failed.
 #[derive(Debug)]
@@ -26,6 +26,8 @@ pub enum ClientError {
     Timeout,
     /// The reply is not what EPMD sends.
     Reply(ReplyError),
+    /// The request does not fit in an EPMD packet.
+    TooLarge,
 }
 
 impl fmt::Display for ClientError {
@@ -36,6 +38,7 @@ impl fmt::Display for ClientError {
             ClientError::Closed => f.write_str("EPMD closed the connection"),
             ClientError::Timeout => f.write_str("EPMD did not answer in time"),
             ClientError::Reply(e) => e.fmt(f),
+            ClientError::TooLarge => TooLarge.fmt(f),
         }
     }
 }
@@ -56,11 +59,12 @@ pub async fn exchange(
     request: &Request,
     timeout: Duration,
 ) -> Result<Vec<u8>, ClientError> {
+    let bytes = request.encode().map_err(|_| ClientError::TooLarge)?;
     let deadline = Instant::now() + timeout;
     let mut stream = connect(addr, deadline).await?;
     let mut reply = Vec::new();
     let io = async {
-        stream.write_all(&request.encode()).await?;
+        stream.write_all(&bytes).await?;
         stream.read_to_end(&mut reply).await
     };
     match timeout_at(deadline, io).await {
@@ -118,13 +122,13 @@ pub async fn register(
     node: NodeInfo,
     timeout: Duration,
 ) -> Result<(Alive2Reply, Option<HeldRegistration>), ClientError> {
+    let bytes = Request::Alive2(node)
+        .encode()
+        .map_err(|_| ClientError::TooLarge)?;
     let deadline = Instant::now() + timeout;
     let mut stream = connect(addr, deadline).await?;
     let io = async {
-        stream
-            .write_all(&Request::Alive2(node).encode())
-            .await
-            .map_err(ClientError::Io)?;
+        stream.write_all(&bytes).await.map_err(ClientError::Io)?;
         let mut reply = Vec::with_capacity(6);
         let mut chunk = [0u8; 16];
         loop {

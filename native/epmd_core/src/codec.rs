@@ -216,14 +216,31 @@ fn push16(out: &mut Vec<u8>, v: u16) {
     out.extend_from_slice(&v.to_be_bytes());
 }
 
-/// Length of a field that must fit the wire's `u16`; longer input is a caller bug.
+/// Length of a reply field; replies only carry names and extras the registry
+/// accepted, which are at most [`MAX_SYMLEN`] bytes.
 fn len16(bytes: &[u8]) -> u16 {
-    u16::try_from(bytes.len()).expect("EPMD field longer than 65535 bytes")
+    u16::try_from(bytes.len()).expect("registered fields fit in 16 bits")
+}
+
+/// A request too large for the wire's 16-bit lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLarge;
+
+impl fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("request field longer than 65535 bytes")
+    }
+}
+
+impl std::error::Error for TooLarge {}
+
+fn try_len16(bytes: &[u8]) -> Result<u16, TooLarge> {
+    u16::try_from(bytes.len()).map_err(|_| TooLarge)
 }
 
 impl Request {
     /// The request as sent on the wire, `Length` prefix included.
-    pub fn encode(&self) -> Vec<u8> {
+    pub fn encode(&self) -> Result<Vec<u8>, TooLarge> {
         let mut body = Vec::new();
         match self {
             Request::Alive2(n) => {
@@ -233,9 +250,9 @@ impl Request {
                 body.push(n.protocol);
                 push16(&mut body, n.highest_version);
                 push16(&mut body, n.lowest_version);
-                push16(&mut body, len16(&n.name));
+                push16(&mut body, try_len16(&n.name)?);
                 body.extend_from_slice(&n.name);
-                push16(&mut body, len16(&n.extra));
+                push16(&mut body, try_len16(&n.extra)?);
                 body.extend_from_slice(&n.extra);
             }
             Request::PortPlease2 { name } => {
@@ -251,9 +268,9 @@ impl Request {
             }
         }
         let mut out = Vec::with_capacity(body.len() + 2);
-        push16(&mut out, len16(&body));
+        push16(&mut out, try_len16(&body)?);
         out.extend_from_slice(&body);
-        out
+        Ok(out)
     }
 }
 
@@ -461,13 +478,13 @@ mod tests {
         let mut expected = node(b"cap", b"");
         expected.port = 0x8d93;
         assert_eq!(req, Request::Alive2(expected));
-        assert_eq!(req.encode(), wire);
+        assert_eq!(req.encode().unwrap(), wire);
     }
 
     #[test]
     fn alive2_malformed_bodies_are_dropped() {
         // 13 bytes: empty name, empty extra, nothing else.
-        let mut b = Request::Alive2(node(b"", b"")).encode();
+        let mut b = Request::Alive2(node(b"", b"")).encode().unwrap();
         assert_eq!(
             parse_request(&b[2..]),
             Err(RequestError::Alive2TooSmall(13))
@@ -480,21 +497,21 @@ mod tests {
             Err(RequestError::Alive2TooSmall(9))
         );
         // Extra length beyond the body.
-        let mut b = Request::Alive2(node(b"gurka", b"")).encode();
+        let mut b = Request::Alive2(node(b"gurka", b"")).encode().unwrap();
         let n = b.len();
         b[n - 1] = 5;
         assert_eq!(parse_request(&b[2..]), Err(RequestError::Alive2Truncated));
         // Name length beyond the body.
-        let mut b = Request::Alive2(node(b"gurka", b"")).encode();
+        let mut b = Request::Alive2(node(b"gurka", b"")).encode().unwrap();
         b[12] = 200;
         assert_eq!(parse_request(&b[2..]), Err(RequestError::Alive2Truncated));
-        let b = Request::Alive2(node(b"foo\0bar", b"")).encode();
+        let b = Request::Alive2(node(b"foo\0bar", b"")).encode().unwrap();
         assert_eq!(parse_request(&b[2..]), Err(RequestError::NameContainsNul));
     }
 
     #[test]
     fn alive2_ignores_bytes_after_extra() {
-        let mut b = Request::Alive2(node(b"foo", b"EX\0\x01")).encode();
+        let mut b = Request::Alive2(node(b"foo", b"EX\0\x01")).encode().unwrap();
         b.extend_from_slice(b"junk");
         assert_eq!(
             parse_request(&b[2..]),
@@ -557,10 +574,20 @@ mod tests {
                 name: b"xxx42".to_vec(),
             },
         ] {
-            let wire = req.encode();
+            let wire = req.encode().unwrap();
             let body = check_frame(&wire).unwrap().unwrap();
             assert_eq!(parse_request(body), Ok(req));
         }
+    }
+
+    #[test]
+    fn oversized_requests_are_refused() {
+        let name = vec![b'a'; 65535];
+        assert_eq!(Request::PortPlease2 { name }.encode(), Err(TooLarge));
+        assert_eq!(
+            Request::Alive2(node(&[b'a'; 65536], b"")).encode(),
+            Err(TooLarge)
+        );
     }
 
     #[test]

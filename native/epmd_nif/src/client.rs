@@ -26,6 +26,7 @@ fn client_error<'a>(env: Env<'a>, e: &ClientError) -> Term<'a> {
         ClientError::Io(_) => atoms::io().encode(env),
         ClientError::Closed => atoms::closed().encode(env),
         ClientError::Timeout => atoms::timeout().encode(env),
+        ClientError::TooLarge => atoms::too_large().encode(env),
         ClientError::Reply(ReplyError::Garbage(bytes)) => {
             (atoms::garbage(), term::binary(env, bytes)).encode(env)
         }
@@ -34,7 +35,8 @@ fn client_error<'a>(env: Env<'a>, e: &ClientError) -> Term<'a> {
 }
 
 /// Runs `request` on the runtime and sends its encoded result to the caller,
-/// tagged with a fresh reference, which is returned.
+/// tagged with a fresh reference, which is returned. A panic in the request is
+/// answered with `{error, panic}`.
 fn reply_later<'a, F, T>(env: Env<'a>, request: F, encode: fn(Env<'_>, T) -> Term<'_>) -> Term<'a>
 where
     F: std::future::Future<Output = T> + Send + 'static,
@@ -45,10 +47,14 @@ where
     let msg_env = OwnedEnv::new();
     let saved = msg_env.save(tag);
     runtime::spawn(async move {
-        let result = request.await;
+        let result = runtime::guarded(request).await;
         let mut msg_env = msg_env;
         let _ = msg_env.send_and_clear(&caller, |env| {
-            (atoms::epmd_rs_reply(), saved.load(env), encode(env, result)).encode(env)
+            let reply = match result {
+                Some(r) => encode(env, r),
+                None => (atoms::error(), atoms::panic()).encode(env),
+            };
+            (atoms::epmd_rs_reply(), saved.load(env), reply).encode(env)
         });
     });
     tag.encode(env)
@@ -156,10 +162,17 @@ fn client_register<'a>(
     let tag = handle.clone();
     let caller = env.pid();
     runtime::spawn(async move {
-        let result = client::register(addr, node, timeout).await;
+        let result = runtime::guarded(client::register(addr, node, timeout)).await;
         let mut msg_env = OwnedEnv::new();
         let held = match result {
-            Ok((reply, held)) => {
+            None => {
+                let _ = msg_env.send_and_clear(&caller, |env| {
+                    let reply = (atoms::error(), atoms::panic()).encode(env);
+                    (atoms::epmd_rs_reply(), tag.clone(), reply).encode(env)
+                });
+                None
+            }
+            Some(Ok((reply, held))) => {
                 let _ = msg_env.send_and_clear(&caller, |env| {
                     let r = if reply.ok {
                         (atoms::ok(), reply.creation).encode(env)
@@ -170,7 +183,7 @@ fn client_register<'a>(
                 });
                 held
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let _ = msg_env.send_and_clear(&caller, |env| {
                     (atoms::epmd_rs_reply(), tag.clone(), client_error(env, &e)).encode(env)
                 });

@@ -24,10 +24,21 @@ pub fn start() -> io::Result<()> {
     Ok(())
 }
 
-/// Runs `future` on the library's runtime thread.
-pub fn spawn(future: impl Future<Output = ()> + Send + 'static) {
+fn handle() -> &'static Handle {
     HANDLE
         .get()
         .expect("runtime is started by the NIF load callback")
-        .spawn(future);
+}
+
+/// Runs `future` on the library's runtime thread.
+pub fn spawn(future: impl Future<Output = ()> + Send + 'static) {
+    handle().spawn(future);
+}
+
+/// Runs `future` as a task of its own and returns its output, or `None` if it
+/// panicked: the caller can still answer whoever waits for a reply.
+pub async fn guarded<T: Send + 'static>(
+    future: impl Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    handle().spawn(future).await.ok()
 }

@@ -72,7 +72,7 @@ fn listen_error<'a>(env: Env<'a>, e: &listen::ListenError) -> Term<'a> {
 
 /// Binds the EPMD port (synchronously, so bind errors come back here) and
 /// serves it on the runtime thread. `owner` gets
-/// `{epmd_rs_server_stopped, Server, shutdown | killed}` when it ends.
+/// `{epmd_rs_server_stopped, Server, shutdown | killed | panic}` when it ends.
 #[rustler::nif]
 fn server_start<'a>(
     env: Env<'a>,
@@ -97,13 +97,14 @@ fn server_start<'a>(
             .into_iter()
             .filter_map(|l| tokio::net::TcpListener::from_std(l).ok())
             .collect();
-        let exit = server::run(listeners, shared, async {
+        let exit = runtime::guarded(server::run(listeners, shared, async {
             let _ = stop_rx.await;
-        })
+        }))
         .await;
         let reason = match exit {
-            Exit::Shutdown => atoms::shutdown(),
-            Exit::Killed => atoms::killed(),
+            Some(Exit::Shutdown) => atoms::shutdown(),
+            Some(Exit::Killed) => atoms::killed(),
+            None => atoms::panic(),
         };
         let mut msg_env = OwnedEnv::new();
         let _ = msg_env.send_and_clear(&owner, |env| {

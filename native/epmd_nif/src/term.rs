@@ -19,6 +19,8 @@ pub mod atoms {
         garbage,
         shutdown,
         killed,
+        panic,
+        too_large,
         duplicate_name,
         name_too_long,
         invalid_name_encoding,
