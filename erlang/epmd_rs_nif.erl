@@ -3,7 +3,7 @@
 %% this module: the library supports no upgrade (see docs/ARCHITECTURE.md).
 -module(epmd_rs_nif).
 
--export([server_start/4, server_stop/1, register_local/9, unregister_local/1,
+-export([server_start/3, server_stop/1, register_local/9, unregister_local/1,
          lookup/2, names/1,
          client_port_please/4, client_names/3, client_register/11,
          client_unregister/1]).
@@ -14,7 +14,9 @@
 -type server() :: reference().
 -type registration() :: reference().
 -type held() :: reference().
--export_type([server/0, registration/0, held/0]).
+-type server_options() :: #{addresses := binary(), relaxed := boolean(),
+                            packet_timeout := non_neg_integer()}.
+-export_type([server/0, registration/0, held/0, server_options/0]).
 
 -define(NOT_LOADED, erlang:nif_error(nif_not_loaded)).
 
@@ -29,7 +31,7 @@ priv_dir() ->
             Dir
     end.
 
-server_start(_Port, _Addresses, _Relaxed, _Owner) -> ?NOT_LOADED.
+server_start(_Port, _Options, _Owner) -> ?NOT_LOADED.
 server_stop(_Server) -> ?NOT_LOADED.
 register_local(_Server, _Name, _Port, _Type, _Proto, _High, _Low, _Extra, _Owner) -> ?NOT_LOADED.
 unregister_local(_Registration) -> ?NOT_LOADED.

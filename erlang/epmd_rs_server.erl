@@ -20,6 +20,8 @@
 -define(REGISTER_TIMEOUT_MS, 10000).
 -define(PROBE_TIMEOUT_MS, 5000).
 -define(DEFAULT_PORT, 4369).
+%% OTP's default -packet_timeout.
+-define(PACKET_TIMEOUT_MS, 60000).
 
 -type mode() :: {server, epmd_rs_nif:server()} | client | none.
 -type registration() :: #{name := binary(), port := inet:port_number(),
@@ -170,7 +172,8 @@ set_mode(State, Mode) ->
 
 %% Serve the port from this VM, or else use the EPMD that holds it.
 acquire(Port) ->
-    case epmd_rs_nif:server_start(Port, <<>>, false, self()) of
+    Options = #{addresses => <<>>, relaxed => false, packet_timeout => ?PACKET_TIMEOUT_MS},
+    case epmd_rs_nif:server_start(Port, Options, self()) of
         {ok, Server} ->
             {ok, {server, Server}};
         {error, BindError} ->

@@ -138,7 +138,9 @@ port_held_by_non_epmd_fails_boot(Config) ->
 %% The NIF directly: a registration owned by a process ends when it dies.
 local_registration_follows_owner(Config) ->
     Port = ?config(port, Config),
-    {ok, Server} = epmd_rs_nif:server_start(Port, <<"127.0.0.1">>, false, self()),
+    {ok, Server} = epmd_rs_nif:server_start(
+                     Port, #{addresses => <<"127.0.0.1">>, relaxed => false,
+                             packet_timeout => 60000}, self()),
     try
         Parent = self(),
         Owner = spawn(fun() ->

@@ -2,6 +2,7 @@
 //! of this VM directly in its registry.
 
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use rustler::types::binary::Binary;
 use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc, Term};
@@ -70,6 +71,16 @@ fn listen_error<'a>(env: Env<'a>, e: &listen::ListenError) -> Term<'a> {
     }
 }
 
+/// `#{addresses, relaxed, packet_timeout}` from Erlang, every key present.
+#[derive(rustler::NifMap)]
+struct ServerOptions {
+    /// OTP's `-address` list; empty for every address.
+    addresses: String,
+    relaxed: bool,
+    /// Milliseconds.
+    packet_timeout: u64,
+}
+
 /// Binds the EPMD port (synchronously, so bind errors come back here) and
 /// serves it on the runtime thread. `owner` gets
 /// `{epmd_rs_server_stopped, Server, shutdown | killed | panic}` when it ends.
@@ -77,14 +88,14 @@ fn listen_error<'a>(env: Env<'a>, e: &listen::ListenError) -> Term<'a> {
 fn server_start<'a>(
     env: Env<'a>,
     port: u16,
-    addresses: String,
-    relaxed: bool,
+    options: ServerOptions,
     owner: LocalPid,
 ) -> Result<ResourceArc<ServerResource>, Term<'a>> {
-    let plan = listen::plan(Some(&addresses)).map_err(|e| listen_error(env, &e))?;
+    let plan = listen::plan(Some(&options.addresses)).map_err(|e| listen_error(env, &e))?;
     let std_listeners = listen::bind(&plan, port).map_err(|e| listen_error(env, &e))?;
     let mut config = Config::new(u32::from(port));
-    config.relaxed = relaxed;
+    config.relaxed = options.relaxed;
+    config.packet_timeout = Duration::from_millis(options.packet_timeout);
     let shared = Arc::new(Shared::new(config, Registry::default()));
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let resource = ResourceArc::new(ServerResource {
