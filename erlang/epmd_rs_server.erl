@@ -172,7 +172,7 @@ set_mode(State, Mode) ->
 
 %% Serve the port from this VM, or else use the EPMD that holds it.
 acquire(Port) ->
-    Options = #{addresses => <<>>, relaxed => false, packet_timeout => ?PACKET_TIMEOUT_MS},
+    Options = #{addresses => <<>>, relaxed => relaxed(), packet_timeout => ?PACKET_TIMEOUT_MS},
     case epmd_rs_nif:server_start(Port, Options, self()) of
         {ok, Server} ->
             {ok, {server, Server}};
@@ -186,6 +186,13 @@ acquire(Port) ->
                               [Port, bind_reason(BindError), probe_reason(ProbeError)])}
             end
     end.
+
+%% STOP, and KILL while nodes are registered, are allowed as by OTP's epmd: when
+%% ERL_EPMD_RELAXED_COMMAND_CHECK is set at all, or by the application variable
+%% `relaxed_command_check'.
+relaxed() ->
+    os:getenv("ERL_EPMD_RELAXED_COMMAND_CHECK") =/= false
+        orelse application:get_env(epmd_rs, relaxed_command_check, false) =:= true.
 
 %% Is the process holding the port an EPMD? It must answer NAMES.
 probe(Port) ->

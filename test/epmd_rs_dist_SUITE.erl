@@ -16,7 +16,9 @@
          port_held_by_non_epmd_fails_boot/1,
          local_registration_follows_owner/1,
          port_from_application_env/1,
-         silent_epmd_does_not_hang/1]).
+         silent_epmd_does_not_hang/1,
+         kill_and_stop_refused_by_default/1,
+         relaxed_kill_and_stop_never_take_the_node_down/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -30,7 +32,9 @@ all() ->
      port_held_by_non_epmd_fails_boot,
      local_registration_follows_owner,
      port_from_application_env,
-     silent_epmd_does_not_hang].
+     silent_epmd_does_not_hang,
+     kill_and_stop_refused_by_default,
+     relaxed_kill_and_stop_never_take_the_node_down].
 
 init_per_suite(Config) ->
     Epmd = os:find_executable("epmd"),
@@ -196,6 +200,31 @@ silent_epmd_does_not_hang(Config) ->
         gen_tcp:close(L)
     end.
 
+kill_and_stop_refused_by_default(Config) ->
+    A = start_peer(Config, "a", rs),
+    ?assertEqual({1, "Killing not allowed - living nodes in database.\n"},
+                 epmd_cli(Config, ["-kill"])),
+    ?assertEqual({1, "epmd: local epmd responded with <>\n"}, epmd_cli(Config, ["-stop", "a"])),
+    ?assertEqual(server, peer:call(A, epmd_rs, mode, [])),
+    ?assertEqual(["a"], epmd_cli_names(Config)).
+
+%% In the VM, a STOP of the node's own name and an accepted KILL end the
+%% registration or the server as in OTP's daemon; the node stays up and comes
+%% back within erl_epmd's 2 s retry, serving the port again.
+relaxed_kill_and_stop_never_take_the_node_down(Config) ->
+    Relaxed = [{"ERL_EPMD_RELAXED_COMMAND_CHECK", "1"}],
+    A = start_peer(Config, "a", rs, Relaxed),
+    B = start_peer(Config, "b", rs, Relaxed),
+    ?assertEqual({0, "STOPPED\n"}, epmd_cli(Config, ["-stop", "a"])),
+    ?assertEqual(["b"], epmd_cli_names(Config)),
+    ok = wait_until(fun() -> epmd_cli_names(Config) =:= ["a", "b"] end, 5000),
+    ?assertEqual({0, "Killed\n"}, epmd_cli(Config, ["-kill"])),
+    ok = wait_until(fun() -> epmd_cli_names(Config) =:= ["a", "b"] end, 8000),
+    Modes = lists:sort([peer:call(P, epmd_rs, mode, []) || P <- [A, B]]),
+    ?assert(Modes =:= [client, server]),
+    BNode = peer:call(B, erlang, node, []),
+    ?assertEqual(pong, peer:call(A, net_adm, ping, [BNode])).
+
 %%% Helpers
 
 start_three(Config) ->
@@ -208,6 +237,9 @@ rs_args(Config) ->
     ["-epmd_module", "epmd_rs", "-start_epmd", "false", "-pa", ?config(ebin, Config)].
 
 start_peer(Config, Name, Kind) ->
+    start_peer(Config, Name, Kind, []).
+
+start_peer(Config, Name, Kind, Env) ->
     Args = case Kind of
                rs -> rs_args(Config);
                stock -> ["-start_epmd", "false"]
@@ -215,7 +247,7 @@ start_peer(Config, Name, Kind) ->
     {ok, Peer, _Node} = peer:start_link(#{name => list_to_atom(Name),
                                           connection => standard_io,
                                           args => Args,
-                                          env => [{"ERL_EPMD_PORT", port_string(Config)}],
+                                          env => [{"ERL_EPMD_PORT", port_string(Config)} | Env],
                                           wait_boot => 30000}),
     put(peers, [Peer | get_peers()]),
     Peer.
@@ -242,6 +274,13 @@ port_string(Config) ->
 listed_names(Peer, M, F, A) ->
     {ok, Names} = peer:call(Peer, M, F, A),
     lists:sort([N || {N, _Port} <- Names]).
+
+%% Debian's epmd client: exit status and output.
+epmd_cli(Config, Args) ->
+    Port = open_port({spawn_executable, ?config(epmd, Config)},
+                     [{args, ["-port", port_string(Config) | Args]}, exit_status,
+                      stderr_to_stdout]),
+    collect(Port, []).
 
 %% Names as Debian's epmd client lists them.
 epmd_cli_names(Config) ->
@@ -279,7 +318,7 @@ run_erl(Config, Args) ->
 collect(Port, Acc) ->
     receive
         {Port, {data, Data}} -> collect(Port, [Data | Acc]);
-        {Port, {exit_status, Status}} -> {Status, binary_to_list(iolist_to_binary(lists:reverse(Acc)))}
+        {Port, {exit_status, Status}} -> {Status, unicode:characters_to_list(lists:reverse(Acc))}
     after 30000 ->
         ct:fail({erl_did_not_exit, iolist_to_binary(lists:reverse(Acc))})
     end.
