@@ -15,8 +15,12 @@
 -define(MODE_KEY, {?MODULE, mode}).
 -define(PORT_KEY, {?MODULE, port}).
 -define(LOCAL_IPS_KEY, {?MODULE, local_ips}).
-%% As erl_epmd: re-register every 2 s after losing the EPMD.
--define(RETRY_MS, 2000).
+%% After a STOP, register again in 2 s, as erl_epmd does.
+-define(REREGISTER_MS, 2000).
+%% After losing the EPMD, try at once to serve the port or reach its new
+%% server, then back off from 50 ms up to erl_epmd's 2 s.
+-define(FIRST_BACKOFF_MS, 50).
+-define(MAX_BACKOFF_MS, 2000).
 -define(REGISTER_TIMEOUT_MS, 10000).
 -define(PROBE_TIMEOUT_MS, 5000).
 -define(DEFAULT_PORT, 4369).
@@ -32,7 +36,10 @@
     mode = none :: mode(),
     registration :: registration() | undefined,
     %% What keeps the registration alive: in our server, or held over TCP.
-    handle :: {local, epmd_rs_nif:registration()} | {remote, epmd_rs_nif:held()} | undefined
+    handle :: {local, epmd_rs_nif:registration()} | {remote, epmd_rs_nif:held()} | undefined,
+    %% The pending retry, and the delay of the one after it if that fails too.
+    retry_timer :: reference() | undefined,
+    backoff = ?FIRST_BACKOFF_MS :: pos_integer()
 }).
 
 -export_type([mode/0]).
@@ -132,12 +139,11 @@ handle_info({epmd_rs_server_stopped, Server, Why}, #state{mode = {server, Server
 handle_info({epmd_rs_evicted, Handle}, #state{handle = {local, Handle}} = State) ->
     %% A STOP removed this node from our own server: register again, as
     %% erl_epmd does when its EPMD connection closes.
-    erlang:send_after(?RETRY_MS, self(), retry),
-    {noreply, State#state{handle = undefined}};
+    {noreply, schedule_retry(State#state{handle = undefined}, ?REREGISTER_MS)};
 handle_info({epmd_rs_registration_ended, Handle}, #state{handle = {remote, Handle}} = State) ->
     {noreply, lost(State)};
-handle_info(retry, State) ->
-    {noreply, retry(State)};
+handle_info({retry, Timer}, #state{retry_timer = Timer} = State) ->
+    {noreply, retry(State#state{retry_timer = undefined})};
 handle_info(_Msg, State) ->
     {noreply, State}.
 
@@ -166,9 +172,21 @@ host_addresses() ->
         {error, _} -> []
     end.
 
+set_mode(#state{mode = Mode} = State, Mode) ->
+    State;
 set_mode(State, Mode) ->
     persistent_term:put(?MODE_KEY, Mode),
+    log_mode(Mode, State#state.port),
     State#state{mode = Mode}.
+
+log_mode(Mode, Port) ->
+    {Format, Name} = case Mode of
+                         {server, _} -> {"serving EPMD port ~b in this VM", server};
+                         client -> {"registered with the EPMD on port ~b", client};
+                         none -> {"lost the EPMD on port ~b; retrying", none}
+                     end,
+    logger:info("epmd_rs: " ++ Format, [Port],
+                #{domain => [epmd_rs], epmd_rs => #{event => mode, mode => Name, port => Port}}).
 
 %% Serve the port from this VM, or else use the EPMD that holds it.
 acquire(Port) ->
@@ -239,35 +257,39 @@ release(undefined) -> ok;
 release({local, Registration}) -> ok = epmd_rs_nif:unregister_local(Registration);
 release({remote, Handle}) -> ok = epmd_rs_nif:client_unregister(Handle).
 
-%% The server or the EPMD we registered with is gone: in 2 s, serve the port or
-%% find whoever does, and register again.
+%% The server or the EPMD we registered with is gone: serve the port or find
+%% whoever serves it now, and register again. Every VM that lost it races to
+%% bind; the kernel lets exactly one win and the others become its clients.
 lost(State) ->
     ok = release(State#state.handle),
-    erlang:send_after(?RETRY_MS, self(), retry),
-    set_mode(State#state{handle = undefined}, none).
+    schedule_retry(set_mode(State#state{handle = undefined}, none), 0).
 
-retry(#state{mode = none, port = Port} = State0) ->
+schedule_retry(#state{retry_timer = undefined} = State, Delay) ->
+    Timer = make_ref(),
+    erlang:send_after(Delay, self(), {retry, Timer}),
+    State#state{retry_timer = Timer};
+schedule_retry(State, _Delay) ->
+    State.
+
+retry_failed(#state{backoff = Backoff} = State) ->
+    Next = min(Backoff * 2, ?MAX_BACKOFF_MS),
+    schedule_retry(State#state{backoff = Next}, Backoff).
+
+retry(#state{mode = none, port = Port} = State) ->
     case acquire(Port) of
-        {ok, Mode} ->
-            State = set_mode(State0, Mode),
-            reregister(State);
-        {error, _} ->
-            erlang:send_after(?RETRY_MS, self(), retry),
-            State0
+        {ok, Mode} -> reregister(set_mode(State, Mode));
+        {error, _} -> retry_failed(State)
     end;
 retry(State) ->
     reregister(State).
 
 %% Like erl_epmd, a node that registers again keeps its first creation.
-reregister(#state{registration = undefined} = State) ->
-    State;
-reregister(#state{registration = Reg, handle = undefined} = State) ->
+reregister(#state{registration = Reg, handle = undefined} = State) when Reg =/= undefined ->
     case do_register(Reg, State) of
         {ok, _Creation, Handle} ->
-            State#state{handle = Handle};
+            State#state{handle = Handle, backoff = ?FIRST_BACKOFF_MS};
         {error, _} ->
-            erlang:send_after(?RETRY_MS, self(), retry),
-            State
+            retry_failed(State)
     end;
 reregister(State) ->
-    State.
+    State#state{backoff = ?FIRST_BACKOFF_MS}.

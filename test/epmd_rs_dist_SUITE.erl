@@ -6,6 +6,10 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
+-import(epmd_rs_test_lib, [free_port/0, port_string/1, rs_args/1, start_peer/1, start_peer/3,
+                           start_peer/4, kill_peer/1, listed_names/4, epmd_cli/2,
+                           epmd_cli_names/1, start_otp_epmd/1, run_erl/2, wait_until/2]).
+
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
 -export([three_nodes_listed_and_connected/1,
@@ -37,10 +41,7 @@ all() ->
      relaxed_kill_and_stop_never_take_the_node_down].
 
 init_per_suite(Config) ->
-    Epmd = os:find_executable("epmd"),
-    ?assertNotEqual(false, Epmd),
-    Ebin = filename:dirname(code:which(epmd_rs)),
-    [{epmd, Epmd}, {ebin, Ebin} | Config].
+    epmd_rs_test_lib:init(Config).
 
 end_per_suite(_Config) ->
     ok.
@@ -49,9 +50,7 @@ init_per_testcase(_Case, Config) ->
     [{port, free_port()} | Config].
 
 end_per_testcase(_Case, Config) ->
-    [stop_peer(Peer) || Peer <- get_peers()],
-    [kill_os_pid(Pid) || Pid <- get_os_pids()],
-    erase(),
+    epmd_rs_test_lib:cleanup(),
     Config.
 
 %%% Cases
@@ -174,9 +173,7 @@ local_registration_follows_owner(Config) ->
 
 port_from_application_env(Config) ->
     Args = rs_args(Config) ++ ["-epmd_rs", "port", port_string(Config)],
-    {ok, Peer, _} = peer:start_link(#{name => a, connection => standard_io, args => Args,
-                                      wait_boot => 30000}),
-    put(peers, [Peer | get_peers()]),
+    Peer = start_peer(#{name => a, args => Args}),
     ?assertEqual(false, peer:call(Peer, os, getenv, ["ERL_EPMD_PORT"])),
     ?assertEqual(server, peer:call(Peer, epmd_rs, mode, [])),
     ?assertEqual(["a"], epmd_cli_names(Config)).
@@ -233,118 +230,9 @@ start_three(Config) ->
     C = start_peer(Config, "c", stock),
     {A, B, C}.
 
-rs_args(Config) ->
-    ["-epmd_module", "epmd_rs", "-start_epmd", "false", "-pa", ?config(ebin, Config)].
-
-start_peer(Config, Name, Kind) ->
-    start_peer(Config, Name, Kind, []).
-
-start_peer(Config, Name, Kind, Env) ->
-    Args = case Kind of
-               rs -> rs_args(Config);
-               stock -> ["-start_epmd", "false"]
-           end,
-    {ok, Peer, _Node} = peer:start_link(#{name => list_to_atom(Name),
-                                          connection => standard_io,
-                                          args => Args,
-                                          env => [{"ERL_EPMD_PORT", port_string(Config)} | Env],
-                                          wait_boot => 30000}),
-    put(peers, [Peer | get_peers()]),
-    Peer.
-
-get_peers() -> case get(peers) of undefined -> []; Ps -> Ps end.
-get_os_pids() -> case get(os_pids) of undefined -> []; Ps -> Ps end.
-
-stop_peer(Peer) ->
-    unlink(Peer),
-    catch peer:stop(Peer).
-
-kill_peer(Peer) ->
-    OsPid = peer:call(Peer, os, getpid, []),
-    unlink(Peer),
-    kill_os_pid(OsPid).
-
-kill_os_pid(OsPid) ->
-    _ = os:cmd("kill -9 " ++ OsPid),
-    ok.
-
-port_string(Config) ->
-    integer_to_list(?config(port, Config)).
-
-listed_names(Peer, M, F, A) ->
-    {ok, Names} = peer:call(Peer, M, F, A),
-    lists:sort([N || {N, _Port} <- Names]).
-
-%% Debian's epmd client: exit status and output.
-epmd_cli(Config, Args) ->
-    Port = open_port({spawn_executable, ?config(epmd, Config)},
-                     [{args, ["-port", port_string(Config) | Args]}, exit_status,
-                      stderr_to_stdout]),
-    collect(Port, []).
-
-%% Names as Debian's epmd client lists them.
-epmd_cli_names(Config) ->
-    Out = os:cmd(?config(epmd, Config) ++ " -port " ++ port_string(Config) ++ " -names"),
-    case re:run(Out, "^name (\\S+) at port \\d+$",
-                [multiline, global, {capture, all_but_first, list}]) of
-        {match, Names} -> lists:sort(lists:append(Names));
-        nomatch -> []
-    end.
-
-%% Starts OTP's daemon in the foreground and waits until it answers.
-start_otp_epmd(Config) ->
-    Port = open_port({spawn_executable, ?config(epmd, Config)},
-                     [{args, ["-port", port_string(Config)]}, exit_status]),
-    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-    put(os_pids, [integer_to_list(OsPid) | get_os_pids()]),
-    ok = wait_until(fun() -> cli_answers(Config) end, 5000).
-
-cli_answers(Config) ->
-    Out = os:cmd(?config(epmd, Config) ++ " -port " ++ port_string(Config) ++ " -names"),
-    lists:prefix("epmd: up and running", Out).
-
-%% Runs `erl' to completion (a node expected to fail at boot) and returns its
-%% exit status and output.
-run_erl(Config, Args) ->
-    Erl = os:find_executable("erl"),
-    Port = open_port({spawn_executable, Erl},
-                     [{args, ["-noshell" | Args] ++ ["-eval", "timer:sleep(60000), halt(0)."]},
-                      {env, [{"ERL_EPMD_PORT", port_string(Config)}]},
-                      exit_status, stderr_to_stdout, binary]),
-    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
-    put(os_pids, [integer_to_list(OsPid) | get_os_pids()]),
-    collect(Port, []).
-
-collect(Port, Acc) ->
-    receive
-        {Port, {data, Data}} -> collect(Port, [Data | Acc]);
-        {Port, {exit_status, Status}} -> {Status, unicode:characters_to_list(lists:reverse(Acc))}
-    after 30000 ->
-        ct:fail({erl_did_not_exit, iolist_to_binary(lists:reverse(Acc))})
-    end.
-
 accept_and_close(L) ->
     case gen_tcp:accept(L) of
         {ok, S} -> gen_tcp:close(S), accept_and_close(L);
         {error, _} -> ok
     end.
 
-free_port() ->
-    {ok, L} = gen_tcp:listen(0, [{reuseaddr, true}]),
-    {ok, Port} = inet:port(L),
-    ok = gen_tcp:close(L),
-    Port.
-
-wait_until(Fun, TimeoutMs) ->
-    Deadline = erlang:monotonic_time(millisecond) + TimeoutMs,
-    wait_until_deadline(Fun, Deadline).
-
-wait_until_deadline(Fun, Deadline) ->
-    case Fun() of
-        true -> ok;
-        false ->
-            case erlang:monotonic_time(millisecond) > Deadline of
-                true -> {error, timeout};
-                false -> receive after 20 -> wait_until_deadline(Fun, Deadline) end
-            end
-    end.

@@ -1,0 +1,146 @@
+%% Helpers shared by the Common Test suites: peers that use epmd_rs or stock
+%% erl_epmd, Debian's epmd as client and daemon, and polling with deadlines.
+%% Every process a test starts is recorded and stopped by cleanup/0, by pid.
+-module(epmd_rs_test_lib).
+
+-include_lib("common_test/include/ct.hrl").
+-include_lib("stdlib/include/assert.hrl").
+
+-export([init/1, cleanup/0, free_port/0, port_string/1, rs_args/1,
+         start_peer/1, start_peer/3, start_peer/4, kill_peer/1, kill_os_pid/1,
+         listed_names/4, epmd_cli/2, epmd_cli_names/1, start_otp_epmd/1, run_erl/2,
+         wait_until/2]).
+
+%% Suite config: Debian's epmd and this application's ebin directory.
+init(Config) ->
+    Epmd = os:find_executable("epmd"),
+    ?assertNotEqual(false, Epmd),
+    Ebin = filename:dirname(code:which(epmd_rs)),
+    [{epmd, Epmd}, {ebin, Ebin} | Config].
+
+
+rs_args(Config) ->
+    ["-epmd_module", "epmd_rs", "-start_epmd", "false", "-pa", ?config(ebin, Config)].
+
+start_peer(Config, Name, Kind) ->
+    start_peer(Config, Name, Kind, []).
+
+start_peer(Config, Name, Kind, Env) ->
+    Args = case Kind of
+               rs -> rs_args(Config);
+               stock -> ["-start_epmd", "false"]
+           end,
+    start_peer(#{name => list_to_atom(Name), args => Args,
+                 env => [{"ERL_EPMD_PORT", port_string(Config)} | Env]}).
+
+%% Any peer, driven over standard I/O so that this node needs no EPMD.
+start_peer(Options) ->
+    {ok, Peer, _Node} = peer:start_link(Options#{connection => standard_io, wait_boot => 30000}),
+    put(peers, [Peer | get_peers()]),
+    Peer.
+
+get_peers() -> case get(peers) of undefined -> []; Ps -> Ps end.
+get_os_pids() -> case get(os_pids) of undefined -> []; Ps -> Ps end.
+
+%% Stops every peer and OS process the calling test started. A peer is halted
+%% and waited for: peer:stop/1 returns before a standard_io peer has exited.
+cleanup() ->
+    [stop_peer(Peer) || Peer <- get_peers()],
+    [kill_os_pid(Pid) || Pid <- get_os_pids()],
+    erase(peers),
+    erase(os_pids),
+    ok.
+
+stop_peer(Peer) ->
+    unlink(Peer),
+    Ref = monitor(process, Peer),
+    catch peer:cast(Peer, erlang, halt, []),
+    receive {'DOWN', Ref, process, Peer, _} -> ok
+    after 5000 -> catch peer:stop(Peer)
+    end.
+
+kill_peer(Peer) ->
+    OsPid = peer:call(Peer, os, getpid, []),
+    unlink(Peer),
+    kill_os_pid(OsPid).
+
+kill_os_pid(OsPid) ->
+    _ = os:cmd("kill -9 " ++ OsPid),
+    ok.
+
+port_string(Config) ->
+    integer_to_list(?config(port, Config)).
+
+listed_names(Peer, M, F, A) ->
+    {ok, Names} = peer:call(Peer, M, F, A),
+    lists:sort([N || {N, _Port} <- Names]).
+
+%% Debian's epmd client: exit status and output.
+epmd_cli(Config, Args) ->
+    Port = open_port({spawn_executable, ?config(epmd, Config)},
+                     [{args, ["-port", port_string(Config) | Args]}, exit_status,
+                      stderr_to_stdout]),
+    collect(Port, []).
+
+%% Names as Debian's epmd client lists them.
+epmd_cli_names(Config) ->
+    Out = os:cmd(?config(epmd, Config) ++ " -port " ++ port_string(Config) ++ " -names"),
+    case re:run(Out, "^name (\\S+) at port \\d+$",
+                [multiline, global, {capture, all_but_first, list}]) of
+        {match, Names} -> lists:sort(lists:append(Names));
+        nomatch -> []
+    end.
+
+%% Starts OTP's daemon in the foreground, waits until it answers, and returns
+%% its OS pid.
+start_otp_epmd(Config) ->
+    Port = open_port({spawn_executable, ?config(epmd, Config)},
+                     [{args, ["-port", port_string(Config)]}, exit_status]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    put(os_pids, [integer_to_list(OsPid) | get_os_pids()]),
+    ok = wait_until(fun() -> cli_answers(Config) end, 5000),
+    integer_to_list(OsPid).
+
+cli_answers(Config) ->
+    Out = os:cmd(?config(epmd, Config) ++ " -port " ++ port_string(Config) ++ " -names"),
+    lists:prefix("epmd: up and running", Out).
+
+%% Runs `erl' to completion (a node expected to fail at boot) and returns its
+%% exit status and output.
+run_erl(Config, Args) ->
+    Erl = os:find_executable("erl"),
+    Port = open_port({spawn_executable, Erl},
+                     [{args, ["-noshell" | Args] ++ ["-eval", "timer:sleep(60000), halt(0)."]},
+                      {env, [{"ERL_EPMD_PORT", port_string(Config)}]},
+                      exit_status, stderr_to_stdout, binary]),
+    {os_pid, OsPid} = erlang:port_info(Port, os_pid),
+    put(os_pids, [integer_to_list(OsPid) | get_os_pids()]),
+    collect(Port, []).
+
+collect(Port, Acc) ->
+    receive
+        {Port, {data, Data}} -> collect(Port, [Data | Acc]);
+        {Port, {exit_status, Status}} -> {Status, unicode:characters_to_list(lists:reverse(Acc))}
+    after 30000 ->
+        ct:fail({erl_did_not_exit, iolist_to_binary(lists:reverse(Acc))})
+    end.
+
+free_port() ->
+    {ok, L} = gen_tcp:listen(0, [{reuseaddr, true}]),
+    {ok, Port} = inet:port(L),
+    ok = gen_tcp:close(L),
+    Port.
+
+wait_until(Fun, TimeoutMs) ->
+    Deadline = erlang:monotonic_time(millisecond) + TimeoutMs,
+    wait_until_deadline(Fun, Deadline).
+
+wait_until_deadline(Fun, Deadline) ->
+    case Fun() of
+        true -> ok;
+        false ->
+            case erlang:monotonic_time(millisecond) > Deadline of
+                true -> {error, timeout};
+                false -> receive after 20 -> wait_until_deadline(Fun, Deadline) end
+            end
+    end.
