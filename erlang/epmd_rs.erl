@@ -23,18 +23,42 @@
 
 -type host() :: atom() | string() | inet:ip_address().
 -type node_name() :: atom() | string().
--type mode() :: server | client | none.
+-type mode() :: server | client | none | fallback.
 -export_type([mode/0]).
 
 %% Replies from an EPMD we connect to are awaited this long when the caller
 %% gives no timeout: erl_epmd would wait forever on a silent server.
 -define(DEFAULT_TIMEOUT_MS, 10000).
+%% Set when the NIF did not load and erl_epmd does the work.
+-define(FALLBACK_KEY, {?MODULE, fallback}).
 
 %% @doc Starts the process that serves or reaches this host's EPMD. Called by
 %% the kernel when distribution starts.
+%%
+%% If the NIF library cannot be loaded, the node logs why and behaves as with
+%% `erl_epmd' (an EPMD daemon must then hold the port), unless the application
+%% variable `on_nif_error' is `fail': then distribution, and the boot, fail.
 -spec start_link() -> {ok, pid()} | ignore | {error, term()}.
 start_link() ->
-    epmd_rs_server:start_link().
+    case epmd_rs_nif:load_error() of
+        none ->
+            epmd_rs_server:start_link();
+        Reason ->
+            _ = application:load(epmd_rs),
+            Fail = application:get_env(epmd_rs, on_nif_error, fallback) =:= fail,
+            logger:error("epmd_rs: the NIF library did not load (~p); ~ts", [Reason,
+                         case Fail of
+                             true -> "refusing to start distribution (on_nif_error = fail)";
+                             false -> "falling back to erl_epmd, which needs an EPMD daemon"
+                         end], #{epmd_rs => #{event => nif_not_loaded, reason => Reason}}),
+            case Fail of
+                true ->
+                    {error, {epmd_rs_nif_not_loaded, Reason}};
+                false ->
+                    persistent_term:put(?FALLBACK_KEY, true),
+                    erl_epmd:start_link()
+            end
+    end.
 
 %% @equiv register_node(Name, Port, inet)
 -spec register_node(node_name(), inet:port_number()) -> {ok, integer()} | {error, term()}.
@@ -50,7 +74,9 @@ register_node(Name, Port, inet_tcp) ->
 register_node(Name, Port, inet6_tcp) ->
     register_node(Name, Port, inet6);
 register_node(Name, Port, Family) ->
-    case epmd_rs_server:register_node(Name, Port, Family) of
+    case fallback() orelse epmd_rs_server:register_node(Name, Port, Family) of
+        true ->
+            erl_epmd:register_node(Name, Port, Family);
         {error, _} = Error ->
             %% As erl_epmd: with a fixed distribution port, registering is
             %% optional and a random creation will do.
@@ -71,6 +97,12 @@ port_please(Name, Host) ->
 %% `{port, Port, Version}', `noport', `closed' or `{error, Reason}'.
 -spec port_please(node_name(), host(), timeout()) -> epmd_rs_client:port_reply().
 port_please(Name, Host, Timeout) ->
+    case fallback() of
+        true -> erl_epmd:port_please(Name, Host, Timeout);
+        false -> rs_port_please(Name, Host, Timeout)
+    end.
+
+rs_port_please(Name, Host, Timeout) ->
     case listen_port_please(Name, Host) of
         {ok, 0} ->
             case resolve(Host, Timeout) of
@@ -102,7 +134,9 @@ listen_port_please(_Name, _Host) ->
 %% registration first, exactly as `erl_epmd:names()' lists them.
 -spec names() -> {ok, [{string(), inet:port_number()}]} | {error, term()}.
 names() ->
-    case epmd_rs_server:mode() of
+    case fallback() orelse epmd_rs_server:mode() of
+        true ->
+            erl_epmd:names();
         {server, Server} ->
             {ok, local_names(Server)};
         _ ->
@@ -113,6 +147,12 @@ names() ->
 %% @doc The nodes registered with the EPMD on `Host'.
 -spec names(host()) -> {ok, [{string(), inet:port_number()}]} | {error, term()}.
 names(Host) ->
+    case fallback() of
+        true -> erl_epmd:names(Host);
+        false -> rs_names(Host)
+    end.
+
+rs_names(Host) ->
     case resolve(Host, infinity) of
         {ok, Ip} ->
             case local_server(Ip) of
@@ -125,15 +165,20 @@ names(Host) ->
 
 %% @doc How this VM reaches its host's EPMD: `server' when it serves the port
 %% itself, `client' when it is registered with another EPMD, `none' while it
-%% has neither (distribution not started, or between two attempts).
+%% has neither (distribution not started, or between two attempts), and
+%% `fallback' when the NIF did not load and erl_epmd does the work.
 -spec mode() -> mode().
 mode() ->
-    case epmd_rs_server:mode() of
+    case fallback() orelse epmd_rs_server:mode() of
+        true -> fallback;
         {server, _} -> server;
         Mode -> Mode
     end.
 
 %%% Internal
+
+fallback() ->
+    persistent_term:get(?FALLBACK_KEY, false).
 
 lookup(Name, Ip, Timeout) ->
     case local_server(Ip) of

@@ -8,6 +8,8 @@
          client_port_please/4, client_names/3, client_register/11,
          client_unregister/1]).
 
+-export([load_error/0]).
+
 -on_load(init/0).
 
 %% Handles to native resources; opaque to Erlang code.
@@ -20,8 +22,18 @@
 
 -define(NOT_LOADED, erlang:nif_error(nif_not_loaded)).
 
+%% A library that fails to load leaves the module loaded, its stubs raising
+%% nif_not_loaded, so that epmd_rs can report the cause and fall back.
 init() ->
-    erlang:load_nif(filename:join(priv_dir(), "libepmd_nif"), 0).
+    case erlang:load_nif(filename:join(priv_dir(), "libepmd_nif"), 0) of
+        ok -> ok;
+        {error, Reason} -> persistent_term:put({?MODULE, load_error}, Reason)
+    end.
+
+%% Why the NIF library did not load, or `none'.
+-spec load_error() -> none | term().
+load_error() ->
+    persistent_term:get({?MODULE, load_error}, none).
 
 priv_dir() ->
     case code:priv_dir(epmd_rs) of

@@ -112,7 +112,10 @@ init([]) ->
         {ok, Mode} ->
             {ok, set_mode(#state{port = Port}, Mode)};
         {error, Reason} ->
-            logger:error("epmd_rs: ~ts", [Reason], #{domain => [epmd_rs]}),
+            %% No domain on errors and warnings: OTP's default handler only
+            %% shows events without one (or in [otp]), and these must be seen.
+            logger:error("epmd_rs: ~ts", [Reason],
+                         #{epmd_rs => #{event => boot_failed, port => Port}}),
             {stop, {epmd_rs, lists:flatten(Reason)}}
     end.
 
@@ -134,7 +137,7 @@ handle_cast(_Msg, State) ->
 handle_info({epmd_rs_server_stopped, Server, Why}, #state{mode = {server, Server}} = State) ->
     logger:warning("epmd_rs: the in-VM EPMD on port ~b stopped (~p); trying to "
                    "serve or reach the port again", [State#state.port, Why],
-                   #{domain => [epmd_rs]}),
+                   #{epmd_rs => #{event => server_stopped, reason => Why}}),
     {noreply, lost(State)};
 handle_info({epmd_rs_evicted, Handle}, #state{handle = {local, Handle}} = State) ->
     %% A STOP removed this node from our own server: register again, as

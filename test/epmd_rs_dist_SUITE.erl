@@ -8,7 +8,8 @@
 
 -import(epmd_rs_test_lib, [free_port/0, port_string/1, rs_args/1, start_peer/1, start_peer/3,
                            start_peer/4, kill_peer/1, listed_names/4, epmd_cli/2,
-                           epmd_cli_names/1, start_otp_epmd/1, run_erl/2, wait_until/2]).
+                           epmd_cli_names/1, start_otp_epmd/1, run_erl/2, run_erl/3,
+                           wait_until/2]).
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
@@ -22,7 +23,9 @@
          port_from_application_env/1,
          silent_epmd_does_not_hang/1,
          kill_and_stop_refused_by_default/1,
-         relaxed_kill_and_stop_never_take_the_node_down/1]).
+         relaxed_kill_and_stop_never_take_the_node_down/1,
+         missing_nif_falls_back_to_erl_epmd/1,
+         missing_nif_with_fail_refuses_to_boot/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -38,7 +41,9 @@ all() ->
      port_from_application_env,
      silent_epmd_does_not_hang,
      kill_and_stop_refused_by_default,
-     relaxed_kill_and_stop_never_take_the_node_down].
+     relaxed_kill_and_stop_never_take_the_node_down,
+     missing_nif_falls_back_to_erl_epmd,
+     missing_nif_with_fail_refuses_to_boot].
 
 init_per_suite(Config) ->
     epmd_rs_test_lib:init(Config).
@@ -222,7 +227,36 @@ relaxed_kill_and_stop_never_take_the_node_down(Config) ->
     BNode = peer:call(B, erlang, node, []),
     ?assertEqual(pong, peer:call(A, net_adm, ping, [BNode])).
 
+%% The code without its NIF library (a broken install): the node boots, says
+%% why, and registers through erl_epmd with the daemon that holds the port.
+missing_nif_falls_back_to_erl_epmd(Config) ->
+    start_otp_epmd(Config),
+    Eval = "io:format(\"mode=~p names=~p~n\", [epmd_rs:mode(), net_adm:names()]), halt(0).",
+    {Status, Output} = run_erl(Config, ["-sname", "a" | broken_args(Config)], Eval),
+    ?assertEqual(0, Status),
+    ?assertMatch({match, _}, re:run(Output, "epmd_rs: the NIF library did not load .*"
+                                            "cannot open shared object file.*"
+                                            "falling back to erl_epmd", [dotall])),
+    ?assertMatch({match, _}, re:run(Output, "mode=fallback names=\\{ok,\\[\\{\"a\",")).
+
+missing_nif_with_fail_refuses_to_boot(Config) ->
+    start_otp_epmd(Config),
+    Args = ["-sname", "a", "-epmd_rs", "on_nif_error", "fail" | broken_args(Config)],
+    {Status, Output} = run_erl(Config, Args),
+    ?assertNotEqual(0, Status),
+    ?assertMatch({match, _}, re:run(Output, "the NIF library did not load .*on_nif_error = fail",
+                                    [dotall])),
+    ?assertEqual([], epmd_cli_names(Config)).
+
 %%% Helpers
+
+%% Node arguments with a copy of the code that has no priv/ directory.
+broken_args(Config) ->
+    Ebin = filename:join([?config(priv_dir, Config), "broken", "epmd_rs", "ebin"]),
+    ok = filelib:ensure_dir(filename:join(Ebin, "x")),
+    [{ok, _} = file:copy(F, filename:join(Ebin, filename:basename(F)))
+     || F <- filelib:wildcard(filename:join(?config(ebin, Config), "*"))],
+    ["-epmd_module", "epmd_rs", "-start_epmd", "false", "-pa", Ebin].
 
 start_three(Config) ->
     A = start_peer(Config, "a", rs),

@@ -8,7 +8,7 @@
 
 -export([init/1, cleanup/0, free_port/0, port_string/1, rs_args/1,
          start_peer/1, start_peer/3, start_peer/4, kill_peer/1, kill_os_pid/1,
-         listed_names/4, epmd_cli/2, epmd_cli_names/1, start_otp_epmd/1, run_erl/2,
+         listed_names/4, epmd_cli/2, epmd_cli_names/1, start_otp_epmd/1, run_erl/2, run_erl/3,
          wait_until/2]).
 
 %% Suite config: Debian's epmd and this application's ebin directory.
@@ -108,9 +108,13 @@ cli_answers(Config) ->
 %% Runs `erl' to completion (a node expected to fail at boot) and returns its
 %% exit status and output.
 run_erl(Config, Args) ->
+    run_erl(Config, Args, "timer:sleep(60000), halt(0).").
+
+%% The same, evaluating `Eval' once booted.
+run_erl(Config, Args, Eval) ->
     Erl = os:find_executable("erl"),
     Port = open_port({spawn_executable, Erl},
-                     [{args, ["-noshell" | Args] ++ ["-eval", "timer:sleep(60000), halt(0)."]},
+                     [{args, ["-noshell" | Args] ++ ["-eval", Eval]},
                       {env, [{"ERL_EPMD_PORT", port_string(Config)}]},
                       exit_status, stderr_to_stdout, binary]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
