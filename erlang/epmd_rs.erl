@@ -42,7 +42,7 @@
 start_link() ->
     case epmd_rs_nif:load_error() of
         none ->
-            epmd_rs_server:start_link();
+            epmd_rs_server:start_unless_running();
         Reason ->
             _ = application:load(epmd_rs),
             Fail = application:get_env(epmd_rs, on_nif_error, fallback) =:= fail,

@@ -8,7 +8,7 @@
 -module(epmd_rs_server).
 -behaviour(gen_server).
 
--export([start_link/0, register_node/3, mode/0, epmd_port/0, dist_versions/0,
+-export([start_link/0, start_unless_running/0, register_node/3, mode/0, epmd_port/0, dist_versions/0,
          is_local_address/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -47,6 +47,16 @@
 -spec start_link() -> {ok, pid()} | ignore | {error, term()}.
 start_link() ->
     gen_server:start_link({local, epmd_rs}, ?MODULE, [], []).
+
+%% Whoever starts first owns the server: the kernel (distribution with
+%% `-epmd_module epmd_rs') or the epmd_rs application. The other gets `ignore'
+%% and uses it.
+-spec start_unless_running() -> {ok, pid()} | ignore | {error, term()}.
+start_unless_running() ->
+    case whereis(epmd_rs) of
+        undefined -> start_link();
+        _ -> ignore
+    end.
 
 -spec register_node(string() | atom(), inet:port_number(), inet | inet6) ->
           {ok, integer()} | {error, term()}.

@@ -25,7 +25,8 @@
          kill_and_stop_refused_by_default/1,
          relaxed_kill_and_stop_never_take_the_node_down/1,
          missing_nif_falls_back_to_erl_epmd/1,
-         missing_nif_with_fail_refuses_to_boot/1]).
+         missing_nif_with_fail_refuses_to_boot/1,
+         application_serves_epmd/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -43,7 +44,8 @@ all() ->
      kill_and_stop_refused_by_default,
      relaxed_kill_and_stop_never_take_the_node_down,
      missing_nif_falls_back_to_erl_epmd,
-     missing_nif_with_fail_refuses_to_boot].
+     missing_nif_with_fail_refuses_to_boot,
+     application_serves_epmd].
 
 init_per_suite(Config) ->
     epmd_rs_test_lib:init(Config).
@@ -247,6 +249,23 @@ missing_nif_with_fail_refuses_to_boot(Config) ->
     ?assertMatch({match, _}, re:run(Output, "the NIF library did not load .*on_nif_error = fail",
                                     [dotall])),
     ?assertEqual([], epmd_cli_names(Config)).
+
+%% A VM that is not distributed itself serves the host's EPMD by starting the
+%% application, configured through its environment.
+application_serves_epmd(Config) ->
+    Args = ["-pa", ?config(ebin, Config), "-epmd_rs", "port", port_string(Config)],
+    Sup = start_peer(#{args => Args}),
+    ?assertEqual({ok, [epmd_rs]}, peer:call(Sup, application, ensure_all_started, [epmd_rs])),
+    ?assertEqual(server, peer:call(Sup, epmd_rs, mode, [])),
+    A = start_peer(Config, "a", rs),
+    C = start_peer(Config, "c", stock),
+    ?assertEqual(client, peer:call(A, epmd_rs, mode, [])),
+    ?assertEqual(["a", "c"], epmd_cli_names(Config)),
+    ?assertEqual(peer:call(C, erl_epmd, names, []), peer:call(Sup, epmd_rs, names, [])),
+    ?assertEqual(ok, peer:call(Sup, application, stop, [epmd_rs])),
+    %% A takes the port over; C re-registers with it.
+    ok = wait_until(fun() -> epmd_cli_names(Config) =:= ["a", "c"] andalso
+                                 peer:call(A, epmd_rs, mode, []) =:= server end, 5000).
 
 %%% Helpers
 

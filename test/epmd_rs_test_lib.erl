@@ -35,7 +35,10 @@ start_peer(Config, Name, Kind, Env) ->
 
 %% Any peer, driven over standard I/O so that this node needs no EPMD.
 start_peer(Options) ->
-    {ok, Peer, _Node} = peer:start_link(Options#{connection => standard_io, wait_boot => 30000}),
+    Peer = case peer:start_link(Options#{connection => standard_io, wait_boot => 30000}) of
+               {ok, Pid, _Node} -> Pid;
+               {ok, Pid} -> Pid
+           end,
     put(peers, [Peer | get_peers()]),
     Peer.
 
