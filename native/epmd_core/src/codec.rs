@@ -73,6 +73,17 @@ pub fn check_frame(buf: &[u8]) -> Result<Option<&[u8]>, FrameError> {
     }
 }
 
+/// How many bytes the next read on a connection may take, as OTP reads (§1):
+/// while the length is unknown, whatever fits its buffer, so extra bytes in
+/// the first segment are caught by [`check_frame`]; then exactly the rest of
+/// the request, so bytes sent after it are left unread, never refused.
+pub fn next_read_len(buf: &[u8]) -> usize {
+    match buf.get(..2) {
+        None => MAX_REQUEST_LEN + 2 - buf.len(),
+        Some(b) => (usize::from(u16::from_be_bytes([b[0], b[1]])) + 2).saturating_sub(buf.len()),
+    }
+}
+
 /// What a node registers: everything ALIVE2_REQ carries and PORT2_RESP echoes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeInfo {
@@ -180,8 +191,10 @@ fn parse_alive2(body: &[u8]) -> Result<Request, RequestError> {
     }))
 }
 
-/// §3.2: one trailing NUL is tolerated; the name must be valid UTF-8 with, counting
-/// the C terminator as OTP does, at most 255 code points.
+/// §3.2: one trailing NUL is tolerated; the name must be valid UTF-8 of at most
+/// 255 code points. OTP counts its C terminator as a code point, so a 255-code
+/// point name registers but can never be looked up there; here it can
+/// (deviation D2 in docs/COMPATIBILITY.md).
 fn parse_port_please2(body: &[u8]) -> Result<Request, RequestError> {
     let name = match body {
         [rest @ .., 0] => &rest[1..],
@@ -194,7 +207,7 @@ fn parse_port_please2(body: &[u8]) -> Result<Request, RequestError> {
         return Err(RequestError::NameContainsNul);
     }
     match std::str::from_utf8(name) {
-        Ok(s) if s.chars().count() < MAX_NAME_CHARS => Ok(Request::PortPlease2 {
+        Ok(s) if s.chars().count() <= MAX_NAME_CHARS => Ok(Request::PortPlease2 {
             name: name.to_vec(),
         }),
         _ => Err(RequestError::InvalidPortPleaseName),
@@ -467,6 +480,14 @@ mod tests {
     }
 
     #[test]
+    fn reads_stop_at_the_end_of_the_request() {
+        assert_eq!(next_read_len(&[]), 3059);
+        assert_eq!(next_read_len(&[0]), 3058);
+        assert_eq!(next_read_len(&[0, 4]), 4);
+        assert_eq!(next_read_len(&[0, 4, b'z', b'f']), 2);
+    }
+
+    #[test]
     fn erl_epmd_registration_bytes_decode() {
         // Captured from OTP 25's erl_epmd (protocol doc §10.3).
         let wire = [
@@ -532,8 +553,9 @@ mod tests {
         assert_eq!(p(b"z"), Err(RequestError::EmptyName));
         assert_eq!(p(b"z\0"), Err(RequestError::EmptyName));
         assert_eq!(p(b"z\xff"), Err(RequestError::InvalidPortPleaseName));
+        // Every name ALIVE2 accepts can be looked up: 255 code points (D2).
         let mut ok = b"z".to_vec();
-        ok.extend(std::iter::repeat_n(b'a', 254));
+        ok.extend(std::iter::repeat_n(b'a', 255));
         assert!(p(&ok).is_ok());
         ok.push(b'a');
         assert_eq!(p(&ok), Err(RequestError::InvalidPortPleaseName));

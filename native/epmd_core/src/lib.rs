@@ -3,10 +3,12 @@
 //!
 //! Data flows one way: bytes -> [`codec`] -> request -> [`registry`] and the
 //! policy in [`server`] -> reply -> [`codec`] -> bytes. [`listen`] binds the
-//! sockets and [`client`] talks to any EPMD, ours or OTP's.
+//! sockets, [`client`] talks to any EPMD, ours or OTP's, and [`events`] is how
+//! the server reports what it does.
 
 pub mod client;
 pub mod codec;
+pub mod events;
 pub mod listen;
 pub mod registry;
 pub mod server;

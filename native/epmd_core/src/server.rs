@@ -5,6 +5,7 @@
 //! (§1, §4). [`run`] serves until its shutdown future completes or a KILL is
 //! accepted, then closes every connection and waits for their tasks.
 
+use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,14 +15,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::codec::{self, Alive2Reply, Request};
-use crate::registry::{creation_for_reply, Evict, Registry};
+use crate::codec::{self, Alive2Reply, FrameError, Request, RequestError};
+use crate::events::{DropReason, Event, EventSink, LocalCommand};
+use crate::registry::{creation_for_reply, Evict, RegisterError, Registry};
 
 /// OTP's default `-packet_timeout`, in seconds.
 pub const DEFAULT_PACKET_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How the server behaves; defaults are OTP's.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// The port NAMES and DUMP report: the configured one, as OTP does, even
     /// when the socket came from elsewhere.
@@ -30,6 +32,16 @@ pub struct Config {
     pub relaxed: bool,
     /// How long a connection may stay silent before its request is complete.
     pub packet_timeout: Duration,
+    /// OTP's `-delay_accept`: a pause before each accepted connection is
+    /// served. OTP's single loop stalls every connection meanwhile; here only
+    /// the listener that accepted waits.
+    pub delay_accept: Option<Duration>,
+    /// OTP's `-delay_write`: a pause before every reply write (§6). OTP writes
+    /// NAMES, DUMP and NOEXIST+STOPPED in several pieces and pauses before
+    /// each; this server writes every reply in one piece, so it pauses once.
+    pub delay_write: Option<Duration>,
+    /// Where the server reports what it does; `None` costs nothing.
+    pub events: Option<Arc<dyn EventSink>>,
 }
 
 impl Config {
@@ -38,7 +50,29 @@ impl Config {
             port,
             relaxed: false,
             packet_timeout: DEFAULT_PACKET_TIMEOUT,
+            delay_accept: None,
+            delay_write: None,
+            events: None,
         }
+    }
+
+    fn emit(&self, event: Event<'_>) {
+        if let Some(sink) = &self.events {
+            sink.event(&event);
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("port", &self.port)
+            .field("relaxed", &self.relaxed)
+            .field("packet_timeout", &self.packet_timeout)
+            .field("delay_accept", &self.delay_accept)
+            .field("delay_write", &self.delay_write)
+            .field("events", &self.events.is_some())
+            .finish()
     }
 }
 
@@ -148,12 +182,23 @@ async fn accept_loop(listener: TcpListener, ctx: Ctx) {
         match listener.accept().await {
             Ok((stream, peer)) => {
                 backoff = Duration::from_millis(10);
-                let local = stream.local_addr().is_ok_and(|l| is_local_peer(peer, l));
-                tokio::spawn(Connection::new(stream, local, ctx.clone()).serve());
+                if let Some(delay) = ctx.shared.config.delay_accept {
+                    tokio::time::sleep(delay).await;
+                }
+                // getpeername(), as OTP asks: it fails once the client has
+                // reset, and OTP then counts the connection as non-local (§7).
+                let local = match (stream.peer_addr(), stream.local_addr()) {
+                    (Ok(p), Ok(l)) => is_local_peer(p, l),
+                    _ => false,
+                };
+                tokio::spawn(Connection::new(stream, peer, local, ctx.clone()).serve());
             }
             // Out of descriptors or similar: keep serving the connections we
             // have and retry, where OTP 25's epmd exits.
-            Err(_) => {
+            Err(error) => {
+                ctx.shared
+                    .config
+                    .emit(Event::AcceptFailed { error: &error });
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
@@ -161,31 +206,74 @@ async fn accept_loop(listener: TcpListener, ctx: Ctx) {
     }
 }
 
+/// Why a connection is closed before its request is served (§1, §4).
+enum Unserved {
+    /// EOF or a read error after this many bytes.
+    Incomplete(usize),
+    Timeout,
+    Frame(FrameError),
+    Request(RequestError),
+}
+
+/// The local-only command a request is, if it is one (§7).
+fn local_only(request: &Request) -> Option<LocalCommand> {
+    match request {
+        Request::Alive2(_) => Some(LocalCommand::Alive2),
+        Request::Dump => Some(LocalCommand::Dump),
+        Request::Kill => Some(LocalCommand::Kill),
+        Request::Stop { .. } => Some(LocalCommand::Stop),
+        Request::PortPlease2 { .. } | Request::Names => None,
+    }
+}
+
 struct Connection {
     stream: TcpStream,
+    peer: SocketAddr,
     local: bool,
     ctx: Ctx,
 }
 
 impl Connection {
-    fn new(stream: TcpStream, local: bool, ctx: Ctx) -> Self {
-        Connection { stream, local, ctx }
+    fn new(stream: TcpStream, peer: SocketAddr, local: bool, ctx: Ctx) -> Self {
+        Connection {
+            stream,
+            peer,
+            local,
+            ctx,
+        }
     }
 
     async fn serve(mut self) {
         let mut closing = self.ctx.closing.clone();
         let request = tokio::select! {
             r = self.read_request() => r,
-            _ = closing.wait_for(|c| *c) => None,
+            _ = closing.wait_for(|c| *c) => return,
         };
-        if let Some(request) = request {
-            self.dispatch(request).await;
+        match request {
+            Ok(request) => self.dispatch(request).await,
+            Err(why) => self.report_unserved(&why),
         }
     }
 
-    /// Reads one framed request. `None` closes the connection without a reply:
-    /// EOF, error, silence beyond the packet timeout, or a bad frame (§1, §4).
-    async fn read_request(&mut self) -> Option<Request> {
+    fn report_unserved(&self, why: &Unserved) {
+        let peer = self.peer;
+        self.ctx.shared.config.emit(match why {
+            Unserved::Incomplete(got) => Event::Incomplete { peer, got: *got },
+            Unserved::Timeout => Event::Timeout { peer },
+            Unserved::Frame(e) => Event::Dropped {
+                peer,
+                reason: DropReason::Frame(e),
+            },
+            Unserved::Request(e) => Event::Dropped {
+                peer,
+                reason: DropReason::Request(e),
+            },
+        });
+    }
+
+    /// Reads one framed request. An error closes the connection without a
+    /// reply: EOF, error, silence beyond the packet timeout, or a bad frame.
+    async fn read_request(&mut self) -> Result<Request, Unserved> {
         // OTP checks in whole seconds (closes when last_read + T < now), so a
         // connection survives between T and T+1 seconds of silence; T+1 keeps
         // every client that OTP would serve.
@@ -193,51 +281,72 @@ impl Connection {
         let mut buf = Vec::with_capacity(64);
         let mut chunk = [0u8; codec::MAX_REQUEST_LEN + 2];
         loop {
-            let n = match tokio::time::timeout(limit, self.stream.read(&mut chunk)).await {
+            let want = &mut chunk[..codec::next_read_len(&buf)];
+            let n = match tokio::time::timeout(limit, self.stream.read(want)).await {
                 Ok(Ok(n)) if n > 0 => n,
-                _ => return None,
+                Ok(_) => return Err(Unserved::Incomplete(buf.len())),
+                Err(_) => return Err(Unserved::Timeout),
             };
             buf.extend_from_slice(&chunk[..n]);
             match codec::check_frame(&buf) {
                 Ok(None) => continue,
-                Ok(Some(body)) => return codec::parse_request(body).ok(),
-                Err(_) => return None,
+                Ok(Some(body)) => return codec::parse_request(body).map_err(Unserved::Request),
+                Err(e) => return Err(Unserved::Frame(e)),
             }
         }
     }
 
     async fn dispatch(mut self, request: Request) {
         let shared = self.ctx.shared.clone();
+        let config = &shared.config;
+        let peer = self.peer;
+        config.emit(Event::Received {
+            peer,
+            request: &request,
+        });
+        if let Some(command) = local_only(&request).filter(|_| !self.local) {
+            config.emit(Event::RefusedNonLocal { peer, command });
+            return;
+        }
         let reply = match request {
-            Request::Alive2(node) if self.local => return self.register(node).await,
+            Request::Alive2(node) => return self.register(node).await,
             Request::PortPlease2 { name } => {
                 codec::encode_port2_reply(shared.registry().lookup(&name))
             }
             Request::Names => names_reply(&shared),
-            Request::Dump if self.local => dump_reply(&shared),
-            Request::Kill if self.local => return self.kill().await,
-            Request::Stop { name } if self.local && shared.config.relaxed => {
-                stop_reply(&shared, &name)
+            Request::Dump => dump_reply(&shared),
+            Request::Kill => return self.kill().await,
+            Request::Stop { name } if config.relaxed => stop_reply(&shared, &name),
+            Request::Stop { name } => {
+                config.emit(Event::StopRefused { name: &name });
+                return;
             }
-            // Commands a remote peer may not send, and STOP without relaxed mode.
-            _ => return,
         };
         self.send(&reply).await;
     }
 
-    /// Writes a reply in one piece. A peer that does not read gets as long as
-    /// the packet timeout, and no longer than the server runs.
+    /// Writes a reply in one piece, after the `-delay_write` pause. A peer
+    /// that does not read gets as long as the packet timeout, and no longer
+    /// than the server runs.
     async fn send(&mut self, bytes: &[u8]) -> bool {
-        let limit = self.ctx.shared.config.packet_timeout;
+        let config = &self.ctx.shared.config;
+        let (delay, limit) = (config.delay_write, config.packet_timeout);
         let mut closing = self.ctx.closing.clone();
+        let write = async {
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
+            tokio::time::timeout(limit, self.stream.write_all(bytes)).await
+        };
         tokio::select! {
-            r = tokio::time::timeout(limit, self.stream.write_all(bytes)) => matches!(r, Ok(Ok(()))),
+            r = write => matches!(r, Ok(Ok(()))),
             _ = closing.wait_for(|c| *c) => false,
         }
     }
 
     async fn register(mut self, node: codec::NodeInfo) {
         let name = node.name.clone();
+        let port = node.port;
         let extended = node.highest_version >= 6;
         let (evicted_tx, evicted_rx) = oneshot::channel::<()>();
         let evict: Evict = Box::new(move || {
@@ -245,6 +354,19 @@ impl Connection {
         });
         let fd = raw_fd(&self.stream);
         let registered = self.ctx.shared.registry().register(node, fd, Some(evict));
+        let config = &self.ctx.shared.config;
+        match &registered {
+            Ok((_, counter)) => config.emit(Event::Registered {
+                name: &name,
+                port,
+                creation: creation_for_reply(*counter, extended),
+            }),
+            Err(RegisterError::NameTaken) => config.emit(Event::NameTaken { name: &name }),
+            Err(reason) => config.emit(Event::RegisterRefused {
+                name: &name,
+                reason,
+            }),
+        }
         let reply = Alive2Reply {
             extended,
             ok: registered.is_ok(),
@@ -259,9 +381,17 @@ impl Connection {
         if written {
             self.hold(evicted_rx).await;
         }
-        if let Ok((id, _)) = registered {
+        if let Ok((id, counter)) = registered {
             // Dropped outside the lock: the hook may own resources of its own.
             let removed = self.ctx.shared.registry().unregister(&name, id);
+            // None: STOP or KILL ended it first and reported it.
+            if removed.is_some() {
+                self.ctx.shared.config.emit(Event::Unregistered {
+                    name: &name,
+                    port,
+                    creation: creation_for_reply(counter, extended),
+                });
+            }
             drop(removed);
         }
     }
@@ -283,10 +413,12 @@ impl Connection {
         let shared = &self.ctx.shared;
         let accepted = shared.config.relaxed || shared.registry().is_empty();
         if !accepted {
+            shared.config.emit(Event::KillRefused);
             self.send(codec::KILL_REFUSED).await;
             return;
         }
         self.send(codec::KILL_OK).await;
+        self.ctx.shared.config.emit(Event::Killed);
         let _ = self.ctx.kill.try_send(());
     }
 }
@@ -315,6 +447,10 @@ fn dump_reply(shared: &Shared) -> Vec<u8> {
 
 fn stop_reply(shared: &Shared, name: &[u8]) -> Vec<u8> {
     let removed = shared.registry().remove(name);
+    shared.config.emit(Event::Stopped {
+        name,
+        registered: removed.is_some(),
+    });
     match removed {
         Some(mut reg) => {
             if let Some(evict) = reg.take_evict() {

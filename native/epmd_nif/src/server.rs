@@ -32,6 +32,12 @@ impl ServerResource {
     }
 }
 
+// rustler returns NIF results across catch_unwind. The shared state stays
+// consistent under a panic: the registry mutex ignores poisoning because every
+// mutation completes before anything can panic, and the event sink only reads.
+impl std::panic::RefUnwindSafe for ServerResource {}
+impl std::panic::UnwindSafe for ServerResource {}
+
 #[rustler::resource_impl]
 impl Resource for ServerResource {
     fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _mon: Monitor) {
