@@ -34,6 +34,7 @@ rust-test: deps
 	cargo test --workspace --locked
 
 erlang-test: deps
+	cargo build --locked -p epmd_conformance
 	$(REBAR) eunit
 	$(REBAR) ct
 

@@ -8,7 +8,8 @@
 
 -export([init/1, cleanup/0, free_port/0, port_string/1, rs_args/1,
          start_peer/1, start_peer/3, start_peer/4, kill_peer/1, kill_os_pid/1,
-         listed_names/4, epmd_cli/2, epmd_cli_names/1, start_otp_epmd/1, run_erl/2, run_erl/3,
+         listed_names/4, epmd_cli/2, epmd_cli_names/1, start_otp_epmd/1, start_otp_epmd/2, run_erl/2, run_erl/3,
+         run/3,
          wait_until/2]).
 
 %% Suite config: Debian's epmd and this application's ebin directory.
@@ -80,10 +81,7 @@ listed_names(Peer, M, F, A) ->
 
 %% Debian's epmd client: exit status and output.
 epmd_cli(Config, Args) ->
-    Port = open_port({spawn_executable, ?config(epmd, Config)},
-                     [{args, ["-port", port_string(Config) | Args]}, exit_status,
-                      stderr_to_stdout]),
-    collect(Port, []).
+    run(?config(epmd, Config), ["-port", port_string(Config) | Args], []).
 
 %% Names as Debian's epmd client lists them.
 epmd_cli_names(Config) ->
@@ -97,8 +95,15 @@ epmd_cli_names(Config) ->
 %% Starts OTP's daemon in the foreground, waits until it answers, and returns
 %% its OS pid.
 start_otp_epmd(Config) ->
-    Port = open_port({spawn_executable, ?config(epmd, Config)},
-                     [{args, ["-port", port_string(Config)]}, exit_status]),
+    start_otp_epmd(Config, []).
+
+%% The same with more arguments, listening on loopback only. Its log lines (on
+%% stderr) are dropped; `exec' keeps the OS pid the daemon's.
+start_otp_epmd(Config, Args) ->
+    Port = open_port({spawn_executable, "/bin/sh"},
+                     [{args, ["-c", "exec \"$0\" \"$@\" 2>/dev/null", ?config(epmd, Config),
+                              "-port", port_string(Config) | Args]},
+                      {env, [{"ERL_EPMD_ADDRESS", "127.0.0.1"}]}, exit_status]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
     put(os_pids, [integer_to_list(OsPid) | get_os_pids()]),
     ok = wait_until(fun() -> cli_answers(Config) end, 5000),
@@ -115,11 +120,13 @@ run_erl(Config, Args) ->
 
 %% The same, evaluating `Eval' once booted.
 run_erl(Config, Args, Eval) ->
-    Erl = os:find_executable("erl"),
-    Port = open_port({spawn_executable, Erl},
-                     [{args, ["-noshell" | Args] ++ ["-eval", Eval]},
-                      {env, [{"ERL_EPMD_PORT", port_string(Config)}]},
-                      exit_status, stderr_to_stdout, binary]),
+    run(os:find_executable("erl"), ["-noshell" | Args] ++ ["-eval", Eval],
+        [{"ERL_EPMD_PORT", port_string(Config)}]).
+
+%% Runs a program to completion: its exit status and output (stderr included).
+run(Exec, Args, Env) ->
+    Port = open_port({spawn_executable, Exec},
+                     [{args, Args}, {env, Env}, exit_status, stderr_to_stdout, binary]),
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
     put(os_pids, [integer_to_list(OsPid) | get_os_pids()]),
     collect(Port, []).
@@ -128,8 +135,8 @@ collect(Port, Acc) ->
     receive
         {Port, {data, Data}} -> collect(Port, [Data | Acc]);
         {Port, {exit_status, Status}} -> {Status, unicode:characters_to_list(lists:reverse(Acc))}
-    after 30000 ->
-        ct:fail({erl_did_not_exit, iolist_to_binary(lists:reverse(Acc))})
+    after 120000 ->
+        ct:fail({did_not_exit, iolist_to_binary(lists:reverse(Acc))})
     end.
 
 free_port() ->
