@@ -17,14 +17,21 @@
          address_please/3,
          listen_port_please/2,
          names/0, names/1,
-         mode/0]).
+         mode/0, info/0, stats/0]).
 
 -include_lib("kernel/include/inet.hrl").
 
 -type host() :: atom() | string() | inet:ip_address().
 -type node_name() :: atom() | string().
 -type mode() :: server | client | none | fallback.
--export_type([mode/0]).
+-type registration_info() ::
+        #{name := binary(), port := inet:port_number(), node_type := byte(),
+          protocol := byte(), highest_version := non_neg_integer(),
+          lowest_version := non_neg_integer(), extra := binary(),
+          creation := non_neg_integer(), registered_at := non_neg_integer(),
+          owner := pid() | connection | undefined,
+          peer := {inet:ip_address(), inet:port_number()} | undefined}.
+-export_type([mode/0, registration_info/0]).
 
 %% Replies from an EPMD we connect to are awaited this long when the caller
 %% gives no timeout: erl_epmd would wait forever on a silent server.
@@ -173,6 +180,28 @@ mode() ->
         true -> fallback;
         {server, _} -> server;
         Mode -> Mode
+    end.
+
+%% @doc Every registration of the in-VM server, oldest first: name, port,
+%% node type, protocol, versions, extra, creation (as the node received it),
+%% `registered_at' (Unix milliseconds), `owner' (the process of this VM that
+%% holds it, or `connection') and `peer' (`{Ip, Port}' of a TCP registration).
+%% `{error, not_serving}' when this VM does not serve the EPMD port.
+-spec info() -> {ok, [registration_info()]} | {error, not_serving}.
+info() ->
+    case epmd_rs_server:mode() of
+        {server, Server} -> {ok, epmd_rs_nif:info(Server)};
+        _ -> {error, not_serving}
+    end.
+
+%% @doc Counters of the in-VM server since it started: connections, requests
+%% by type, registrations, refusals, drops and timeouts. `{error,
+%% not_serving}' when this VM does not serve the EPMD port.
+-spec stats() -> {ok, #{atom() => non_neg_integer()}} | {error, not_serving}.
+stats() ->
+    case epmd_rs_server:mode() of
+        {server, Server} -> {ok, epmd_rs_nif:stats(Server)};
+        _ -> {error, not_serving}
     end.
 
 %%% Internal

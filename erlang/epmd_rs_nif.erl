@@ -4,7 +4,7 @@
 -module(epmd_rs_nif).
 
 -export([server_start/3, server_stop/1, register_local/9, unregister_local/1,
-         lookup/2, names/1,
+         lookup/2, names/1, info/1, stats/1,
          client_port_please/4, client_names/3, client_register/11,
          client_unregister/1]).
 
@@ -49,6 +49,8 @@ register_local(_Server, _Name, _Port, _Type, _Proto, _High, _Low, _Extra, _Owner
 unregister_local(_Registration) -> ?NOT_LOADED.
 lookup(_Server, _Name) -> ?NOT_LOADED.
 names(_Server) -> ?NOT_LOADED.
+info(_Server) -> ?NOT_LOADED.
+stats(_Server) -> ?NOT_LOADED.
 client_port_please(_Ip, _Port, _Name, _TimeoutMs) -> ?NOT_LOADED.
 client_names(_Ip, _Port, _TimeoutMs) -> ?NOT_LOADED.
 client_register(_Ip, _Port, _Name, _NodePort, _Type, _Proto, _High, _Low, _Extra, _TimeoutMs, _Owner) -> ?NOT_LOADED.

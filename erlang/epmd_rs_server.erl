@@ -155,6 +155,9 @@ handle_info({epmd_rs_evicted, Handle}, #state{handle = {local, Handle}} = State)
     {noreply, schedule_retry(State#state{handle = undefined}, ?REREGISTER_MS)};
 handle_info({epmd_rs_registration_ended, Handle}, #state{handle = {remote, Handle}} = State) ->
     {noreply, lost(State)};
+handle_info({epmd_rs_event, Kind, Meta}, State) ->
+    log_event(Kind, Meta),
+    {noreply, State};
 handle_info({retry, Timer}, #state{retry_timer = Timer} = State) ->
     {noreply, retry(State#state{retry_timer = undefined})};
 handle_info(_Msg, State) ->
@@ -191,6 +194,22 @@ set_mode(State, Mode) ->
     persistent_term:put(?MODE_KEY, Mode),
     log_mode(Mode, State#state.port),
     State#state{mode = Mode}.
+
+%% What the in-VM server reports, as logger events in domain [epmd_rs]: quiet
+%% at the default level (notice), visible to a handler that lets the domain
+%% through at info or debug. A failing accept() is a warning, without domain.
+log_event(accept_failed, Meta) ->
+    logger:warning("epmd_rs: accept failed (~ts); retrying", [maps:get(reason, Meta)],
+                   #{epmd_rs => Meta#{event => accept_failed}});
+log_event(Kind, Meta) ->
+    Level = case Kind of
+                dropped -> debug;
+                incomplete -> debug;
+                timeout -> debug;
+                _ -> info
+            end,
+    logger:log(Level, "epmd_rs: ~ts ~0p", [Kind, Meta],
+               #{domain => [epmd_rs], epmd_rs => Meta#{event => Kind}}).
 
 log_mode(Mode, Port) ->
     {Format, Name} = case Mode of

@@ -58,7 +58,7 @@ run_battery(Config, Relaxed) ->
         {Status, Output} = epmd_rs_test_lib:run(?config(battery, Config), Args, []),
         ct:log("~ts", [Output]),
         ?assertEqual(0, Status),
-        ?assertMatch({match, _}, re:run(Output, "conformance: \\d+ exchanges, 0 unexplained")),
+        ?assertMatch({match, _}, re:run(Output, "conformance: \\d+ exchanges, 0 unexplained", [unicode])),
         _ = Otp
     after
         ok = epmd_rs_nif:server_stop(Server),

@@ -26,7 +26,8 @@
          relaxed_kill_and_stop_never_take_the_node_down/1,
          missing_nif_falls_back_to_erl_epmd/1,
          missing_nif_with_fail_refuses_to_boot/1,
-         application_serves_epmd/1]).
+         application_serves_epmd/1,
+         introspection_and_logging/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -45,7 +46,8 @@ all() ->
      relaxed_kill_and_stop_never_take_the_node_down,
      missing_nif_falls_back_to_erl_epmd,
      missing_nif_with_fail_refuses_to_boot,
-     application_serves_epmd].
+     application_serves_epmd,
+     introspection_and_logging].
 
 init_per_suite(Config) ->
     epmd_rs_test_lib:init(Config).
@@ -266,6 +268,45 @@ application_serves_epmd(Config) ->
     %% A takes the port over; C re-registers with it.
     ok = wait_until(fun() -> epmd_cli_names(Config) =:= ["a", "c"] andalso
                                  peer:call(A, epmd_rs, mode, []) =:= server end, 5000).
+
+introspection_and_logging(Config) ->
+    A = start_peer(Config, "a", rs),
+    ok = peer:call(A, epmd_rs_test_lib, start_log_collector, []),
+    C = start_peer(Config, "c", stock),
+    {ok, [InfoA, InfoC]} = peer:call(A, epmd_rs, info, []),
+    Owner = peer:call(A, erlang, whereis, [epmd_rs]),
+    ?assertMatch(#{name := <<"a">>, node_type := $M, protocol := 0, highest_version := 6,
+                   lowest_version := 5, extra := <<>>, owner := Owner, peer := undefined},
+                 InfoA),
+    ?assertMatch(#{name := <<"c">>, owner := connection, peer := {{127, 0, 0, 1}, _}}, InfoC),
+    %% Each node uses the creation its EPMD gave it.
+    ?assertEqual(maps:get(creation, InfoA), peer:call(A, erlang, system_info, [creation])),
+    ?assertEqual(maps:get(creation, InfoC), peer:call(C, erlang, system_info, [creation])),
+    Now = erlang:system_time(millisecond),
+    ?assert(maps:get(registered_at, InfoC) =< Now),
+    ?assert(maps:get(registered_at, InfoC) > Now - 60000),
+    %% Counters move with requests: a listing, and a garbage request.
+    {ok, Before} = peer:call(A, epmd_rs, stats, []),
+    _ = epmd_cli_names(Config),
+    {ok, S} = gen_tcp:connect({127, 0, 0, 1}, ?config(port, Config), [binary, {active, false}]),
+    ok = gen_tcp:send(S, <<0, 1, $Q>>),
+    {error, closed} = gen_tcp:recv(S, 0, 5000),
+    {ok, After} = peer:call(A, epmd_rs, stats, []),
+    ?assertEqual(maps:get(names_requests, Before) + 1, maps:get(names_requests, After)),
+    ?assertEqual(maps:get(dropped, Before) + 1, maps:get(dropped, After)),
+    ?assertEqual(1, maps:get(registered, After)),
+    %% The server's events reach logger in domain [epmd_rs].
+    kill_peer(C),
+    Logged = fun() ->
+                     Events = [{L, maps:get(event, E)} || {L, #{domain := [epmd_rs], epmd_rs := E}}
+                                                              <- peer:call(A, ets, tab2list,
+                                                                           [epmd_rs_test_log])],
+                     lists:all(fun(X) -> lists:member(X, Events) end,
+                               [{info, registered}, {debug, dropped}, {info, unregistered}])
+             end,
+    ok = wait_until(Logged, 5000),
+    ?assertEqual({error, not_serving},
+                 peer:call(start_peer(Config, "b", rs), epmd_rs, info, [])).
 
 %%% Helpers
 

@@ -91,11 +91,10 @@ start_node(Config, Host, Name) ->
 
 start_node(Config, Host, Name, Env) ->
     Erl = os:find_executable("erl"),
-    TestEbin = filename:dirname(code:which(?MODULE)),
     epmd_rs_test_lib:start_peer(
       #{exec => {ip_command(), ["netns", "exec", host_ns(Config, Host), Erl]},
         name => list_to_atom(Name), host => ip_string(Host), longnames => true,
-        args => epmd_rs_test_lib:rs_args(Config) ++ ["-pa", TestEbin],
+        args => epmd_rs_test_lib:rs_args(Config),
         env => [{"ERL_EPMD_PORT", epmd_rs_test_lib:port_string(Config)} | Env]}).
 
 node_name(Host, Name) ->

@@ -11,6 +11,8 @@
          listed_names/4, epmd_cli/2, epmd_cli_names/1, start_otp_epmd/1, start_otp_epmd/2, run_erl/2, run_erl/3,
          run/3,
          wait_until/2]).
+%% Run inside peers: a logger handler that keeps events in a table.
+-export([start_log_collector/0, log/2]).
 
 %% Suite config: Debian's epmd and this application's ebin directory.
 init(Config) ->
@@ -20,8 +22,11 @@ init(Config) ->
     [{epmd, Epmd}, {ebin, Ebin} | Config].
 
 
+%% Node arguments for epmd_rs, with this library on the path too (peers run
+%% some of its functions).
 rs_args(Config) ->
-    ["-epmd_module", "epmd_rs", "-start_epmd", "false", "-pa", ?config(ebin, Config)].
+    ["-epmd_module", "epmd_rs", "-start_epmd", "false", "-pa", ?config(ebin, Config),
+     "-pa", filename:dirname(code:which(?MODULE))].
 
 start_peer(Config, Name, Kind) ->
     start_peer(Config, Name, Kind, []).
@@ -158,3 +163,21 @@ wait_until_deadline(Fun, Deadline) ->
                 false -> receive after 20 -> wait_until_deadline(Fun, Deadline) end
             end
     end.
+
+%% Creates a public table, owned by a process that outlives the call, and a
+%% logger handler that appends every event to it; lowers the primary level so
+%% that debug events reach it.
+start_log_collector() ->
+    Self = self(),
+    spawn(fun() ->
+                  ets:new(epmd_rs_test_log, [named_table, public, duplicate_bag]),
+                  Self ! ready,
+                  receive stop -> ok end
+          end),
+    receive ready -> ok end,
+    ok = logger:set_primary_config(level, all),
+    logger:add_handler(epmd_rs_test_log, ?MODULE, #{level => all, filter_default => log}).
+
+%% logger handler callback.
+log(#{level := Level, meta := Meta}, _Config) ->
+    ets:insert(epmd_rs_test_log, {Level, Meta}).

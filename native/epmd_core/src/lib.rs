@@ -12,3 +12,4 @@ pub mod events;
 pub mod listen;
 pub mod registry;
 pub mod server;
+pub mod stats;

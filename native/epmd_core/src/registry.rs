@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
+use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::codec::{NodeInfo, MAX_NAME_CHARS, MAX_SYMLEN};
@@ -46,14 +47,33 @@ impl fmt::Display for RegisterError {
 
 impl std::error::Error for RegisterError {}
 
+/// Who holds a registration open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    /// A client connection: its descriptor (which DUMP shows) and address.
+    Connection { fd: i32, peer: SocketAddr },
+    /// Code in the embedding process (a node of the VM the server runs in).
+    Local,
+}
+
+impl Owner {
+    /// The descriptor DUMP shows: -1 when no socket holds the registration.
+    pub fn fd(&self) -> i32 {
+        match self {
+            Owner::Connection { fd, .. } => *fd,
+            Owner::Local => -1,
+        }
+    }
+}
+
 /// A live registration.
 pub struct Registration {
     pub id: RegistrationId,
     pub node: NodeInfo,
     /// OTP's 32-bit `cr_counter`; see [`creation_for_reply`].
     pub creation: u32,
-    /// The owning socket's descriptor, shown by DUMP; -1 for in-VM owners.
-    pub fd: i32,
+    pub owner: Owner,
+    pub registered_at: SystemTime,
     evict: Option<Evict>,
 }
 
@@ -70,7 +90,8 @@ impl fmt::Debug for Registration {
             .field("id", &self.id)
             .field("node", &self.node)
             .field("creation", &self.creation)
-            .field("fd", &self.fd)
+            .field("owner", &self.owner)
+            .field("registered_at", &self.registered_at)
             .finish_non_exhaustive()
     }
 }
@@ -182,7 +203,7 @@ impl Registry {
     pub fn register(
         &mut self,
         node: NodeInfo,
-        fd: i32,
+        owner: Owner,
         evict: Option<Evict>,
     ) -> Result<(RegistrationId, u32), RegisterError> {
         validate(&node)?;
@@ -213,7 +234,8 @@ impl Registry {
                 id,
                 node,
                 creation,
-                fd,
+                owner,
+                registered_at: SystemTime::now(),
                 evict,
             },
         );
@@ -239,7 +261,7 @@ impl Registry {
             Retired {
                 seq,
                 port: reg.node.port,
-                fd: reg.fd,
+                fd: reg.owner.fd(),
                 creation: reg.creation,
             },
         );
@@ -295,10 +317,10 @@ mod tests {
     #[test]
     fn new_name_gets_now_plus_one_and_reregistration_bumps() {
         let mut r = registry();
-        let (id, c) = r.register(node("foo", 1234), 5, None).unwrap();
+        let (id, c) = r.register(node("foo", 1234), Owner::Local, None).unwrap();
         assert_eq!(c, NOW + 1);
         assert!(r.unregister(b"foo", id).is_some());
-        let (_, c2) = r.register(node("foo", 1234), 5, None).unwrap();
+        let (_, c2) = r.register(node("foo", 1234), Owner::Local, None).unwrap();
         assert_eq!(c2, NOW + 2);
         assert_eq!(creation_for_reply(c2, false), (NOW + 2) % 3 + 1);
         assert_eq!(creation_for_reply(c2, true), NOW + 2);
@@ -314,39 +336,42 @@ mod tests {
     #[test]
     fn duplicate_and_invalid_names_are_refused() {
         let mut r = registry();
-        r.register(node("foo", 1), -1, None).unwrap();
+        r.register(node("foo", 1), Owner::Local, None).unwrap();
         assert_eq!(
-            r.register(node("foo", 2), -1, None).unwrap_err(),
+            r.register(node("foo", 2), Owner::Local, None).unwrap_err(),
             RegisterError::NameTaken
         );
         assert_eq!(r.lookup(b"foo").unwrap().port, 1);
         let mut bad = node("x", 1);
         bad.name = vec![0xc0, 0x80]; // overlong NUL
         assert_eq!(
-            r.register(bad, -1, None).unwrap_err(),
+            r.register(bad, Owner::Local, None).unwrap_err(),
             RegisterError::InvalidNameEncoding
         );
         assert_eq!(
-            r.register(node(&"a".repeat(256), 1), -1, None).unwrap_err(),
+            r.register(node(&"a".repeat(256), 1), Owner::Local, None)
+                .unwrap_err(),
             RegisterError::NameTooLong
         );
-        assert!(r.register(node(&"😈".repeat(255), 1), -1, None).is_ok());
+        assert!(r
+            .register(node(&"😈".repeat(255), 1), Owner::Local, None)
+            .is_ok());
         let mut big = node("big", 1);
         big.extra = vec![0xff; MAX_SYMLEN + 1];
         assert_eq!(
-            r.register(big.clone(), -1, None).unwrap_err(),
+            r.register(big.clone(), Owner::Local, None).unwrap_err(),
             RegisterError::ExtraTooLong
         );
         big.extra.pop();
-        assert!(r.register(big, -1, None).is_ok());
+        assert!(r.register(big, Owner::Local, None).is_ok());
     }
 
     #[test]
     fn stale_owner_cannot_remove_newer_registration() {
         let mut r = registry();
-        let (old, _) = r.register(node("foo", 1), -1, None).unwrap();
+        let (old, _) = r.register(node("foo", 1), Owner::Local, None).unwrap();
         r.remove(b"foo");
-        let (new, _) = r.register(node("foo", 2), -1, None).unwrap();
+        let (new, _) = r.register(node("foo", 2), Owner::Local, None).unwrap();
         assert!(r.unregister(b"foo", old).is_none());
         assert!(r.unregister(b"foo", new).is_some());
     }
@@ -356,7 +381,7 @@ mod tests {
         let mut r = registry();
         let ids: Vec<_> = ["a", "b", "c"]
             .iter()
-            .map(|n| r.register(node(n, 1), 7, None).unwrap().0)
+            .map(|n| r.register(node(n, 1), Owner::Local, None).unwrap().0)
             .collect();
         let names: Vec<_> = r.iter().map(|x| x.node.name.clone()).collect();
         assert_eq!(names, [b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
@@ -370,17 +395,17 @@ mod tests {
     fn over_cap_new_name_inherits_oldest_retired_creation() {
         let mut r = Registry::with_clock(2, || NOW);
         for (i, n) in ["a", "b", "c"].iter().enumerate() {
-            let (id, _) = r.register(node(n, 1), -1, None).unwrap();
+            let (id, _) = r.register(node(n, 1), Owner::Local, None).unwrap();
             r.unregister(n.as_bytes(), id).unwrap();
             assert_eq!(r.retired().count(), i + 1);
         }
         // Three retired > cap 2: "d" takes "a"'s record, unbumped.
-        let (_, c) = r.register(node("d", 1), -1, None).unwrap();
+        let (_, c) = r.register(node("d", 1), Owner::Local, None).unwrap();
         assert_eq!(c, NOW + 1);
         let retired: Vec<_> = r.retired().map(|(n, _, _)| n.to_vec()).collect();
         assert_eq!(retired, [b"b".to_vec(), b"c".to_vec()]);
         // At the cap (not over it) a new name is seeded from the clock again.
-        let (_, c) = r.register(node("e", 1), -1, None).unwrap();
+        let (_, c) = r.register(node("e", 1), Owner::Local, None).unwrap();
         assert_eq!(c, NOW + 1);
         assert_eq!(r.retired().count(), 2);
     }
@@ -396,7 +421,7 @@ mod tests {
             let evict: Evict = Box::new(move || {
                 c.fetch_add(1, Ordering::SeqCst);
             });
-            r.register(node(n, 1), -1, Some(evict)).unwrap();
+            r.register(node(n, 1), Owner::Local, Some(evict)).unwrap();
         }
         for mut reg in r.remove_all() {
             reg.take_evict().unwrap()();

@@ -17,7 +17,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::codec::{self, Alive2Reply, FrameError, Request, RequestError};
 use crate::events::{DropReason, Event, EventSink, LocalCommand};
-use crate::registry::{creation_for_reply, Evict, RegisterError, Registry};
+use crate::registry::{creation_for_reply, Evict, Owner, RegisterError, Registry};
+use crate::stats::Stats;
 
 /// OTP's default `-packet_timeout`, in seconds.
 pub const DEFAULT_PACKET_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,12 +56,6 @@ impl Config {
             events: None,
         }
     }
-
-    fn emit(&self, event: Event<'_>) {
-        if let Some(sink) = &self.events {
-            sink.event(&event);
-        }
-    }
 }
 
 impl fmt::Debug for Config {
@@ -80,6 +75,7 @@ impl fmt::Debug for Config {
 #[derive(Debug)]
 pub struct Shared {
     pub config: Config,
+    pub stats: Stats,
     registry: Mutex<Registry>,
 }
 
@@ -87,7 +83,16 @@ impl Shared {
     pub fn new(config: Config, registry: Registry) -> Self {
         Shared {
             config,
+            stats: Stats::default(),
             registry: Mutex::new(registry),
+        }
+    }
+
+    /// Counts `event` and hands it to the configured sink.
+    fn emit(&self, event: Event<'_>) {
+        self.stats.record(&event);
+        if let Some(sink) = &self.config.events {
+            sink.event(&event);
         }
     }
 
@@ -191,14 +196,13 @@ async fn accept_loop(listener: TcpListener, ctx: Ctx) {
                     (Ok(p), Ok(l)) => is_local_peer(p, l),
                     _ => false,
                 };
+                ctx.shared.stats.connection_accepted();
                 tokio::spawn(Connection::new(stream, peer, local, ctx.clone()).serve());
             }
             // Out of descriptors or similar: keep serving the connections we
             // have and retry, where OTP 25's epmd exits.
             Err(error) => {
-                ctx.shared
-                    .config
-                    .emit(Event::AcceptFailed { error: &error });
+                ctx.shared.emit(Event::AcceptFailed { error: &error });
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
@@ -257,7 +261,7 @@ impl Connection {
 
     fn report_unserved(&self, why: &Unserved) {
         let peer = self.peer;
-        self.ctx.shared.config.emit(match why {
+        self.ctx.shared.emit(match why {
             Unserved::Incomplete(got) => Event::Incomplete { peer, got: *got },
             Unserved::Timeout => Event::Timeout { peer },
             Unserved::Frame(e) => Event::Dropped {
@@ -278,16 +282,19 @@ impl Connection {
         // connection survives between T and T+1 seconds of silence; T+1 keeps
         // every client that OTP would serve.
         let limit = self.ctx.shared.config.packet_timeout + Duration::from_secs(1);
-        let mut buf = Vec::with_capacity(64);
-        let mut chunk = [0u8; codec::MAX_REQUEST_LEN + 2];
+        // On the heap, and only while reading: a connection task that holds a
+        // registration keeps none of it.
+        let mut buf = Vec::new();
         loop {
-            let want = &mut chunk[..codec::next_read_len(&buf)];
-            let n = match tokio::time::timeout(limit, self.stream.read(want)).await {
+            let got = buf.len();
+            buf.resize(got + codec::next_read_len(&buf), 0);
+            let read = tokio::time::timeout(limit, self.stream.read(&mut buf[got..])).await;
+            let n = match read {
                 Ok(Ok(n)) if n > 0 => n,
-                Ok(_) => return Err(Unserved::Incomplete(buf.len())),
+                Ok(_) => return Err(Unserved::Incomplete(got)),
                 Err(_) => return Err(Unserved::Timeout),
             };
-            buf.extend_from_slice(&chunk[..n]);
+            buf.truncate(got + n);
             match codec::check_frame(&buf) {
                 Ok(None) => continue,
                 Ok(Some(body)) => return codec::parse_request(body).map_err(Unserved::Request),
@@ -300,12 +307,12 @@ impl Connection {
         let shared = self.ctx.shared.clone();
         let config = &shared.config;
         let peer = self.peer;
-        config.emit(Event::Received {
+        shared.emit(Event::Received {
             peer,
             request: &request,
         });
         if let Some(command) = local_only(&request).filter(|_| !self.local) {
-            config.emit(Event::RefusedNonLocal { peer, command });
+            shared.emit(Event::RefusedNonLocal { peer, command });
             return;
         }
         let reply = match request {
@@ -318,7 +325,7 @@ impl Connection {
             Request::Kill => return self.kill().await,
             Request::Stop { name } if config.relaxed => stop_reply(&shared, &name),
             Request::Stop { name } => {
-                config.emit(Event::StopRefused { name: &name });
+                shared.emit(Event::StopRefused { name: &name });
                 return;
             }
         };
@@ -352,17 +359,24 @@ impl Connection {
         let evict: Evict = Box::new(move || {
             let _ = evicted_tx.send(());
         });
-        let fd = raw_fd(&self.stream);
-        let registered = self.ctx.shared.registry().register(node, fd, Some(evict));
-        let config = &self.ctx.shared.config;
+        let owner = Owner::Connection {
+            fd: raw_fd(&self.stream),
+            peer: self.peer,
+        };
+        let registered = self
+            .ctx
+            .shared
+            .registry()
+            .register(node, owner, Some(evict));
+        let shared = &self.ctx.shared;
         match &registered {
-            Ok((_, counter)) => config.emit(Event::Registered {
+            Ok((_, counter)) => shared.emit(Event::Registered {
                 name: &name,
                 port,
                 creation: creation_for_reply(*counter, extended),
             }),
-            Err(RegisterError::NameTaken) => config.emit(Event::NameTaken { name: &name }),
-            Err(reason) => config.emit(Event::RegisterRefused {
+            Err(RegisterError::NameTaken) => shared.emit(Event::NameTaken { name: &name }),
+            Err(reason) => shared.emit(Event::RegisterRefused {
                 name: &name,
                 reason,
             }),
@@ -386,7 +400,7 @@ impl Connection {
             let removed = self.ctx.shared.registry().unregister(&name, id);
             // None: STOP or KILL ended it first and reported it.
             if removed.is_some() {
-                self.ctx.shared.config.emit(Event::Unregistered {
+                self.ctx.shared.emit(Event::Unregistered {
                     name: &name,
                     port,
                     creation: creation_for_reply(counter, extended),
@@ -413,12 +427,12 @@ impl Connection {
         let shared = &self.ctx.shared;
         let accepted = shared.config.relaxed || shared.registry().is_empty();
         if !accepted {
-            shared.config.emit(Event::KillRefused);
+            shared.emit(Event::KillRefused);
             self.send(codec::KILL_REFUSED).await;
             return;
         }
         self.send(codec::KILL_OK).await;
-        self.ctx.shared.config.emit(Event::Killed);
+        self.ctx.shared.emit(Event::Killed);
         let _ = self.ctx.kill.try_send(());
     }
 }
@@ -437,7 +451,7 @@ fn dump_reply(shared: &Shared) -> Vec<u8> {
     let registry = shared.registry();
     let mut out = codec::encode_port_header(shared.config.port).to_vec();
     for r in registry.iter() {
-        codec::encode_dump_active_line(&mut out, &r.node.name, r.node.port, r.fd);
+        codec::encode_dump_active_line(&mut out, &r.node.name, r.node.port, r.owner.fd());
     }
     for (name, port, fd) in registry.retired() {
         codec::encode_dump_old_line(&mut out, name, port, fd);
@@ -447,7 +461,7 @@ fn dump_reply(shared: &Shared) -> Vec<u8> {
 
 fn stop_reply(shared: &Shared, name: &[u8]) -> Vec<u8> {
     let removed = shared.registry().remove(name);
-    shared.config.emit(Event::Stopped {
+    shared.emit(Event::Stopped {
         name,
         registered: removed.is_some(),
     });

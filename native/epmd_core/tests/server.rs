@@ -10,7 +10,7 @@ use std::time::Duration;
 use common::*;
 use epmd_core::codec::NodeInfo;
 use epmd_core::listen::{self, ListenAddr, ListenError};
-use epmd_core::registry::{creation_for_reply, Evict, Registry};
+use epmd_core::registry::{creation_for_reply, Evict, Owner, Registry};
 use epmd_core::server::{self, Config, Exit, Shared};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -333,7 +333,10 @@ fn register_in_vm(shared: &Shared, name: &str) -> Arc<AtomicUsize> {
         name: name.as_bytes().to_vec(),
         extra: Vec::new(),
     };
-    shared.registry().register(node, -1, Some(hook)).unwrap();
+    shared
+        .registry()
+        .register(node, Owner::Local, Some(hook))
+        .unwrap();
     evicted
 }
 

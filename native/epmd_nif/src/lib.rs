@@ -6,6 +6,7 @@
 //! answers with a message.
 
 mod client;
+mod events;
 mod runtime;
 mod server;
 mod term;

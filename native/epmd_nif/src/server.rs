@@ -1,8 +1,9 @@
 //! The in-VM server: start and stop it, and register, look up and list nodes
 //! of this VM directly in its registry.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use rustler::types::binary::Binary;
 use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc, Term};
@@ -10,22 +11,33 @@ use tokio::sync::oneshot;
 
 use epmd_core::codec::NodeInfo;
 use epmd_core::listen;
-use epmd_core::registry::{creation_for_reply, Evict, RegisterError, RegistrationId, Registry};
+use epmd_core::registry::{
+    creation_for_reply, Evict, Owner, RegisterError, RegistrationId, Registry,
+};
 use epmd_core::server::{self, Config, Exit, Shared};
 
+use crate::events::OwnerSink;
 use crate::runtime;
 use crate::term::{self, atoms};
+
+/// The owning processes of this VM's registrations, for `info/1`.
+type Owners = Arc<Mutex<HashMap<RegistrationId, LocalPid>>>;
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// A running server. The owner process is monitored: if it dies the server
 /// stops, so that the port is free for whoever takes over.
 pub struct ServerResource {
     shared: Arc<Shared>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
+    owners: Owners,
 }
 
 impl ServerResource {
     fn stop(&self) {
-        let sender = self.stop.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let sender = lock(&self.stop).take();
         if let Some(tx) = sender {
             let _ = tx.send(());
         }
@@ -49,12 +61,14 @@ impl Resource for ServerResource {
 /// owner process (monitored) or until it is unregistered.
 pub struct LocalRegistration {
     shared: Weak<Shared>,
+    owners: Owners,
     name: Vec<u8>,
     id: RegistrationId,
 }
 
 impl LocalRegistration {
     fn unregister(&self) {
+        lock(&self.owners).remove(&self.id);
         if let Some(shared) = self.shared.upgrade() {
             let removed = shared.registry().unregister(&self.name, self.id);
             // The entry owns a handle to this resource: release it unlocked.
@@ -89,7 +103,8 @@ struct ServerOptions {
 
 /// Binds the EPMD port (synchronously, so bind errors come back here) and
 /// serves it on the runtime thread. `owner` gets
-/// `{epmd_rs_server_stopped, Server, shutdown | killed | panic}` when it ends.
+/// `{epmd_rs_server_stopped, Server, shutdown | killed | panic}` when it ends,
+/// and every event the server reports (see `events.rs`).
 #[rustler::nif]
 fn server_start<'a>(
     env: Env<'a>,
@@ -100,6 +115,7 @@ fn server_start<'a>(
     let plan = listen::plan(Some(&options.addresses)).map_err(|e| listen_error(env, &e))?;
     let std_listeners = listen::bind(&plan, port).map_err(|e| listen_error(env, &e))?;
     let mut config = Config::new(u32::from(port));
+    config.events = Some(Arc::new(OwnerSink { owner }));
     config.relaxed = options.relaxed;
     config.packet_timeout = Duration::from_millis(options.packet_timeout);
     let shared = Arc::new(Shared::new(config, Registry::default()));
@@ -107,6 +123,7 @@ fn server_start<'a>(
     let resource = ResourceArc::new(ServerResource {
         shared: shared.clone(),
         stop: Mutex::new(Some(stop_tx)),
+        owners: Owners::default(),
     });
     let handle = resource.clone();
     runtime::spawn(async move {
@@ -180,17 +197,19 @@ fn register_local<'a>(
     // The registry keeps the resource (and with it the monitor) alive while
     // the name is registered; `evict` carries it.
     let (evict, slot) = evict_hook(owner);
-    let registered = shared.registry().register(node, -1, Some(evict));
+    let registered = shared.registry().register(node, Owner::Local, Some(evict));
     let (id, creation) = match registered {
         Ok(r) => r,
         Err(e) => return (atoms::error(), register_error(&e)).encode(env),
     };
     let registration = ResourceArc::new(LocalRegistration {
         shared: Arc::downgrade(shared),
+        owners: server.owners.clone(),
         name: name.as_slice().to_vec(),
         id,
     });
-    *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(registration.clone());
+    lock(&server.owners).insert(id, owner);
+    *lock(&slot) = Some(registration.clone());
     if env.monitor(&registration, &owner).is_none() {
         registration.unregister();
         return (atoms::error(), atoms::owner_dead()).encode(env);
@@ -207,8 +226,9 @@ fn evict_hook(owner: LocalPid) -> (Evict, Slot) {
     let slot: Slot = Arc::new(Mutex::new(None));
     let held = slot.clone();
     let evict: Evict = Box::new(move || {
-        let registration = held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let registration = lock(&held).take();
         if let Some(registration) = registration {
+            lock(&registration.owners).remove(&registration.id);
             let mut msg_env = OwnedEnv::new();
             let _ = msg_env.send_and_clear(&owner, |env| {
                 (atoms::epmd_rs_evicted(), registration).encode(env)
@@ -244,4 +264,74 @@ fn names<'a>(env: Env<'a>, server: ResourceArc<ServerResource>) -> Term<'a> {
         .map(|r| (term::binary(env, &r.node.name), r.node.port).encode(env))
         .collect();
     list.encode(env)
+}
+
+/// One map per registration, oldest first: the node's fields, its creation as
+/// the node received it, when it registered (Unix milliseconds), and who holds
+/// it: `owner => Pid` for nodes of this VM, `owner => connection` and
+/// `peer => {Ip, Port}` for nodes registered over TCP.
+#[rustler::nif]
+fn info<'a>(env: Env<'a>, server: ResourceArc<ServerResource>) -> Term<'a> {
+    let owners = lock(&server.owners);
+    let registry = server.shared.registry();
+    let mut list: Vec<Term<'a>> = registry
+        .iter()
+        .map(|r| {
+            let n = &r.node;
+            let (owner, peer) = match &r.owner {
+                Owner::Local => match owners.get(&r.id) {
+                    Some(pid) => (pid.encode(env), atoms::undefined().encode(env)),
+                    None => (
+                        atoms::undefined().encode(env),
+                        atoms::undefined().encode(env),
+                    ),
+                },
+                Owner::Connection { peer, .. } => (
+                    atoms::connection().encode(env),
+                    term::socket_addr(env, peer),
+                ),
+            };
+            let registered_at = r
+                .registered_at
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64);
+            term::map(
+                env,
+                &[
+                    (atoms::name(), term::binary(env, &n.name).encode(env)),
+                    (atoms::port(), n.port.encode(env)),
+                    (atoms::node_type(), n.node_type.encode(env)),
+                    (atoms::protocol(), n.protocol.encode(env)),
+                    (atoms::highest_version(), n.highest_version.encode(env)),
+                    (atoms::lowest_version(), n.lowest_version.encode(env)),
+                    (atoms::extra(), term::binary(env, &n.extra).encode(env)),
+                    (
+                        atoms::creation(),
+                        creation_for_reply(r.creation, n.highest_version >= 6).encode(env),
+                    ),
+                    (atoms::registered_at(), registered_at.encode(env)),
+                    (atoms::owner(), owner),
+                    (atoms::peer(), peer),
+                ],
+            )
+        })
+        .collect();
+    list.reverse();
+    list.encode(env)
+}
+
+/// The server's counters (see `epmd_core::stats`) as a map.
+#[rustler::nif]
+fn stats<'a>(env: Env<'a>, server: ResourceArc<ServerResource>) -> Term<'a> {
+    let pairs: Vec<(rustler::Atom, Term<'a>)> = server
+        .shared
+        .stats
+        .snapshot()
+        .into_iter()
+        .map(|(name, value)| {
+            let key = rustler::Atom::from_str(env, name).expect("counter names are atoms");
+            (key, value.encode(env))
+        })
+        .collect();
+    term::map(env, &pairs)
 }

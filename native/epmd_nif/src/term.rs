@@ -1,7 +1,10 @@
 //! Encoders shared by the NIF families.
 
+use std::net::{IpAddr, SocketAddr};
+
 use rustler::types::binary::{Binary, NewBinary};
-use rustler::{Encoder, Env, Term};
+use rustler::types::tuple::make_tuple;
+use rustler::{Atom, Encoder, Env, Term};
 
 use epmd_core::codec::NodeInfo;
 
@@ -31,6 +34,24 @@ pub mod atoms {
         epmd_rs_server_stopped,
         epmd_rs_evicted,
         epmd_rs_registration_ended,
+        epmd_rs_event,
+        undefined,
+        connection,
+        name,
+        port,
+        node_type,
+        protocol,
+        highest_version,
+        lowest_version,
+        extra,
+        creation,
+        registered_at,
+        peer,
+        owner,
+        reason,
+        command,
+        got,
+        registered,
     }
 }
 
@@ -50,4 +71,24 @@ pub fn node_info<'a>(env: Env<'a>, n: &NodeInfo) -> Term<'a> {
         binary(env, &n.extra),
     )
         .encode(env)
+}
+
+/// A map with atom keys.
+pub fn map<'a>(env: Env<'a>, pairs: &[(Atom, Term<'a>)]) -> Term<'a> {
+    Term::map_from_pairs(env, pairs).expect("atom keys are distinct")
+}
+
+/// `{Ip, Port}` with `Ip` as `inet:ip_address()`.
+pub fn socket_addr<'a>(env: Env<'a>, addr: &SocketAddr) -> Term<'a> {
+    let ip = match addr.ip() {
+        IpAddr::V4(ip) => {
+            let parts: Vec<Term> = ip.octets().iter().map(|o| o.encode(env)).collect();
+            make_tuple(env, &parts)
+        }
+        IpAddr::V6(ip) => {
+            let parts: Vec<Term> = ip.segments().iter().map(|s| s.encode(env)).collect();
+            make_tuple(env, &parts)
+        }
+    };
+    (ip, addr.port()).encode(env)
 }

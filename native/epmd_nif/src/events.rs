@@ -1,0 +1,145 @@
+//! Server events to the owner process, which logs them: each becomes
+//! `{epmd_rs_event, Kind, Meta}`. Every request is counted in the server's
+//! stats, so `Received` is not sent.
+
+use rustler::{Encoder, Env, LocalPid, OwnedEnv, Term};
+
+use epmd_core::events::{Event, EventSink, LocalCommand};
+use epmd_core::registry::RegisterError;
+
+use crate::term::{self, atoms};
+
+pub struct OwnerSink {
+    pub owner: LocalPid,
+}
+
+impl EventSink for OwnerSink {
+    fn event(&self, event: &Event<'_>) {
+        let Some(kind) = kind(event) else { return };
+        let mut env = OwnedEnv::new();
+        let _ = env.send_and_clear(&self.owner, |env| {
+            (atoms::epmd_rs_event(), atom(env, kind), meta(env, event)).encode(env)
+        });
+    }
+}
+
+/// The event's name in Erlang; `None` for those not sent.
+fn kind(event: &Event<'_>) -> Option<&'static str> {
+    Some(match event {
+        Event::Received { .. } => return None,
+        Event::Registered { .. } => "registered",
+        Event::Unregistered { .. } => "unregistered",
+        Event::NameTaken { .. } => "name_taken",
+        Event::RegisterRefused { .. } => "register_refused",
+        Event::Dropped { .. } => "dropped",
+        Event::Incomplete { .. } => "incomplete",
+        Event::RefusedNonLocal { .. } => "refused_non_local",
+        Event::Timeout { .. } => "timeout",
+        Event::KillRefused => "kill_refused",
+        Event::Killed => "killed",
+        Event::Stopped { .. } => "stopped",
+        Event::StopRefused { .. } => "stop_refused",
+        Event::AcceptFailed { .. } => "accept_failed",
+    })
+}
+
+fn command(c: LocalCommand) -> &'static str {
+    match c {
+        LocalCommand::Alive2 => "alive2",
+        LocalCommand::Dump => "dump",
+        LocalCommand::Kill => "kill",
+        LocalCommand::Stop => "stop",
+    }
+}
+
+fn register_error(e: &RegisterError) -> &'static str {
+    match e {
+        RegisterError::NameTooLong => "name_too_long",
+        RegisterError::InvalidNameEncoding => "invalid_name_encoding",
+        RegisterError::ExtraTooLong => "extra_too_long",
+        RegisterError::NameTaken => "duplicate_name",
+    }
+}
+
+fn atom<'a>(env: Env<'a>, name: &str) -> Term<'a> {
+    rustler::Atom::from_str(env, name)
+        .expect("valid atom")
+        .encode(env)
+}
+
+/// The event's data as a map with atom keys.
+fn meta<'a>(env: Env<'a>, event: &Event<'_>) -> Term<'a> {
+    let name = |n: &[u8]| term::binary(env, n).encode(env);
+    let peer = |p| term::socket_addr(env, p);
+    match event {
+        Event::Registered {
+            name: n,
+            port,
+            creation,
+        } => term::map(
+            env,
+            &[
+                (atoms::name(), name(n)),
+                (atoms::port(), port.encode(env)),
+                (atoms::creation(), creation.encode(env)),
+            ],
+        ),
+        Event::Unregistered {
+            name: n,
+            port,
+            creation,
+        } => term::map(
+            env,
+            &[
+                (atoms::name(), name(n)),
+                (atoms::port(), port.encode(env)),
+                (atoms::creation(), creation.encode(env)),
+            ],
+        ),
+        Event::NameTaken { name: n } => term::map(env, &[(atoms::name(), name(n))]),
+        Event::RegisterRefused { name: n, reason } => term::map(
+            env,
+            &[
+                (atoms::name(), name(n)),
+                (atoms::reason(), atom(env, register_error(reason))),
+            ],
+        ),
+        Event::Dropped { peer: p, reason } => term::map(
+            env,
+            &[
+                (atoms::peer(), peer(p)),
+                (atoms::reason(), reason.to_string().encode(env)),
+            ],
+        ),
+        Event::Incomplete { peer: p, got } => term::map(
+            env,
+            &[(atoms::peer(), peer(p)), (atoms::got(), got.encode(env))],
+        ),
+        Event::RefusedNonLocal {
+            peer: p,
+            command: c,
+        } => term::map(
+            env,
+            &[
+                (atoms::peer(), peer(p)),
+                (atoms::command(), atom(env, command(*c))),
+            ],
+        ),
+        Event::Timeout { peer: p } => term::map(env, &[(atoms::peer(), peer(p))]),
+        Event::Stopped {
+            name: n,
+            registered,
+        } => term::map(
+            env,
+            &[
+                (atoms::name(), name(n)),
+                (atoms::registered(), registered.encode(env)),
+            ],
+        ),
+        Event::StopRefused { name: n } => term::map(env, &[(atoms::name(), name(n))]),
+        Event::AcceptFailed { error } => {
+            term::map(env, &[(atoms::reason(), error.to_string().encode(env))])
+        }
+        Event::Received { .. } | Event::KillRefused | Event::Killed => term::map(env, &[]),
+    }
+}
