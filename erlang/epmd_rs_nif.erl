@@ -9,6 +9,8 @@
          client_unregister/1]).
 
 -export([load_error/0]).
+%% Only in a library built with the `test-hooks' feature (the test profile).
+-export([inject_panic/0]).
 
 -on_load(init/0).
 
@@ -51,6 +53,7 @@ lookup(_Server, _Name) -> ?NOT_LOADED.
 names(_Server) -> ?NOT_LOADED.
 info(_Server) -> ?NOT_LOADED.
 stats(_Server) -> ?NOT_LOADED.
+inject_panic() -> ?NOT_LOADED.
 client_port_please(_Ip, _Port, _Name, _TimeoutMs) -> ?NOT_LOADED.
 client_names(_Ip, _Port, _TimeoutMs) -> ?NOT_LOADED.
 client_register(_Ip, _Port, _Name, _NodePort, _Type, _Proto, _High, _Low, _Extra, _TimeoutMs, _Owner) -> ?NOT_LOADED.

@@ -4,7 +4,21 @@
 set -eu
 cd "$(dirname "$0")/.."
 profile=${EPMD_RS_CARGO_PROFILE:-release}
-cargo build --locked --profile "$profile" -p epmd_nif
+target=target
+features=${EPMD_RS_NIF_FEATURES:-}
+# This repository's own test runs (rebar3's test profile, with this app at the
+# top level) get the NIFs that only tests call, such as an injected panic.
+if [ -z "$features" ] && [ -n "${REBAR_ROOT_DIR:-}" ] &&
+   [ "$(cd "$REBAR_ROOT_DIR" && pwd -P)" = "$(pwd -P)" ] &&
+   [ "$(basename "${REBAR_BUILD_DIR:-}")" = test ]; then
+  features=test-hooks
+fi
+if [ -n "$features" ]; then
+  # A target directory per feature set keeps both builds incremental.
+  target=target/features-$(echo "$features" | tr -c 'a-z0-9\n' '-')
+  set -- --features "$features"
+fi
+cargo build --locked --profile "$profile" -p epmd_nif --target-dir "$target" "$@"
 dir=$profile
 [ "$profile" = dev ] && dir=debug
 case "$(uname -s)" in
@@ -14,5 +28,5 @@ esac
 mkdir -p priv
 # Replace, never overwrite in place: a running VM may have the old file mapped
 # (rusterlium/rustler#128). rename(2) swaps the name atomically.
-cp "target/$dir/$lib" priv/.libepmd_nif.so.tmp
+cp "$target/$dir/$lib" priv/.libepmd_nif.so.tmp
 mv -f priv/.libepmd_nif.so.tmp priv/libepmd_nif.so

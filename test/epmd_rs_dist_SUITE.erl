@@ -27,7 +27,9 @@
          missing_nif_falls_back_to_erl_epmd/1,
          missing_nif_with_fail_refuses_to_boot/1,
          application_serves_epmd/1,
-         introspection_and_logging/1]).
+         introspection_and_logging/1,
+         nif_panic_is_an_erlang_error/1,
+         nifs_never_hold_a_scheduler/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -47,7 +49,9 @@ all() ->
      missing_nif_falls_back_to_erl_epmd,
      missing_nif_with_fail_refuses_to_boot,
      application_serves_epmd,
-     introspection_and_logging].
+     introspection_and_logging,
+     nif_panic_is_an_erlang_error,
+     nifs_never_hold_a_scheduler].
 
 init_per_suite(Config) ->
     epmd_rs_test_lib:init(Config).
@@ -307,6 +311,20 @@ introspection_and_logging(Config) ->
     ok = wait_until(Logged, 5000),
     ?assertEqual({error, not_serving},
                  peer:call(start_peer(Config, "b", rs), epmd_rs, info, [])).
+
+%% The test profile's library has a NIF that panics (feature test-hooks).
+nif_panic_is_an_erlang_error(Config) ->
+    A = start_peer(Config, "a", rs),
+    ?assertError(nif_panicked, peer:call(A, epmd_rs_nif, inject_panic, [])),
+    %% The VM, its server and its registration live on.
+    ?assertEqual(server, peer:call(A, epmd_rs, mode, [])),
+    ?assertEqual(["a"], epmd_cli_names(Config)).
+
+%% Under load from several processes, no NIF call keeps a scheduler for more
+%% than 1 ms.
+nifs_never_hold_a_scheduler(Config) ->
+    A = start_peer(Config, "a", rs),
+    ?assertEqual([], peer:call(A, epmd_rs_test_lib, long_schedules_during_nif_load, [4], 120000)).
 
 %%% Helpers
 

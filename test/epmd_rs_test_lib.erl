@@ -12,7 +12,7 @@
          run/3,
          wait_until/2]).
 %% Run inside peers: a logger handler that keeps events in a table.
--export([start_log_collector/0, log/2]).
+-export([start_log_collector/0, log/2, long_schedules_during_nif_load/1]).
 
 %% Suite config: Debian's epmd and this application's ebin directory.
 init(Config) ->
@@ -181,3 +181,40 @@ start_log_collector() ->
 %% logger handler callback.
 log(#{level := Level, meta := Meta}, _Config) ->
     ets:insert(epmd_rs_test_log, {Level, Meta}).
+
+%% Runs `Workers' processes that hammer the in-VM server's NIFs (register,
+%% look up, list, introspect, unregister) while the system monitor reports
+%% every process scheduled for more than 1 ms; returns those reports that name
+%% an epmd_rs_nif function.
+long_schedules_during_nif_load(Workers) ->
+    {server, Server} = epmd_rs_server:mode(),
+    Collector = spawn(fun() -> collect_monitor([]) end),
+    erlang:system_monitor(Collector, [{long_schedule, 1}]),
+    Parent = self(),
+    Pids = [spawn_link(fun() -> nif_load(Server, W), Parent ! {done, self()} end)
+            || W <- lists:seq(1, Workers)],
+    [receive {done, P} -> ok end || P <- Pids],
+    erlang:system_monitor(undefined),
+    Collector ! {report, self()},
+    receive {reports, Reports} -> Reports end.
+
+nif_load(Server, Worker) ->
+    Names = [iolist_to_binary(["load", integer_to_list(Worker), "_", integer_to_list(I)])
+             || I <- lists:seq(1, 200)],
+    Regs = [begin
+                {ok, _, Reg} = epmd_rs_nif:register_local(Server, N, 1000, $M, 0, 6, 5, <<>>, self()),
+                Reg
+            end || N <- Names],
+    _ = [{epmd_rs_nif:lookup(Server, N), epmd_rs:port_please(binary_to_list(N), {127, 0, 0, 1})}
+         || _ <- lists:seq(1, 20), N <- Names],
+    _ = [{epmd_rs:names(), epmd_rs:info(), epmd_rs:stats()} || _ <- lists:seq(1, 200)],
+    [ok = epmd_rs_nif:unregister_local(R) || R <- Regs].
+
+collect_monitor(Acc) ->
+    receive
+        {monitor, _, long_schedule, Info} = Report ->
+            Nif = [X || {K, {epmd_rs_nif, _, _} = X} <- Info, K =:= in orelse K =:= out],
+            collect_monitor(case Nif of [] -> Acc; _ -> [Report | Acc] end);
+        {report, From} ->
+            From ! {reports, Acc}
+    end.

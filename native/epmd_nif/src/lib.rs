@@ -10,6 +10,8 @@ mod events;
 mod runtime;
 mod server;
 mod term;
+#[cfg(feature = "test-hooks")]
+mod test_hooks;
 
 rustler::init!("epmd_rs_nif", load = load);
 
