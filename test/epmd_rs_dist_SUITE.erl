@@ -29,7 +29,8 @@
          application_serves_epmd/1,
          introspection_and_logging/1,
          nif_panic_is_an_erlang_error/1,
-         nifs_never_hold_a_scheduler/1]).
+         nifs_never_hold_a_scheduler/1,
+         owner_crash_loses_nobody_for_long/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -51,7 +52,8 @@ all() ->
      application_serves_epmd,
      introspection_and_logging,
      nif_panic_is_an_erlang_error,
-     nifs_never_hold_a_scheduler].
+     nifs_never_hold_a_scheduler,
+     owner_crash_loses_nobody_for_long].
 
 init_per_suite(Config) ->
     epmd_rs_test_lib:init(Config).
@@ -325,6 +327,26 @@ nif_panic_is_an_erlang_error(Config) ->
 nifs_never_hold_a_scheduler(Config) ->
     A = start_peer(Config, "a", rs),
     ?assertEqual([], peer:call(A, epmd_rs_test_lib, long_schedules_during_nif_load, [4], 120000)).
+
+%% The process that owns the in-VM server crashes (here in a supervisor VM,
+%% whose application restarts it). The server stops with it, so the other VMs'
+%% registrations end; they register again at once with whoever serves the port
+%% next (the restarted owner or a VM that takes over), and stock nodes within
+%% erl_epmd's 2 s retry.
+owner_crash_loses_nobody_for_long(Config) ->
+    Args = ["-pa", ?config(ebin, Config), "-epmd_rs", "port", port_string(Config)],
+    Sup = start_peer(#{args => Args}),
+    {ok, _} = peer:call(Sup, application, ensure_all_started, [epmd_rs]),
+    A = start_peer(Config, "a", rs),
+    _C = start_peer(Config, "c", stock),
+    ?assertEqual(["a", "c"], epmd_cli_names(Config)),
+    Owner = peer:call(Sup, erlang, whereis, [epmd_rs]),
+    true = peer:call(Sup, erlang, exit, [Owner, kill]),
+    ok = wait_until(fun() -> lists:member("a", epmd_cli_names(Config)) end, 500),
+    ok = wait_until(fun() -> epmd_cli_names(Config) =:= ["a", "c"] end, 3000),
+    Modes = [peer:call(P, epmd_rs, mode, []) || P <- [Sup, A]],
+    ?assertEqual(1, length([M || M <- Modes, M =:= server])),
+    ?assertNotEqual(Owner, peer:call(Sup, erlang, whereis, [epmd_rs])).
 
 %%% Helpers
 
