@@ -174,6 +174,11 @@ impl Server {
         self.child.id()
     }
 
+    /// The process has not exited yet.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     pub fn wait_ready(&self) {
         eventually(&format!("{} answering on {}", self.bin, self.port), || {
             names_raw(self.port).is_some()
