@@ -1,8 +1,8 @@
 %% @private
-%% The epmd_rs application: serves the host's EPMD from a VM that does not use
-%% epmd_rs as its own `-epmd_module' (a supervisor VM, say), configured by the
-%% application environment. In a VM that does, the kernel has already started
-%% the server and the application adds nothing.
+%% The epmd_rs application: with `{serve, true}' in its environment it serves
+%% the host's EPMD from a VM that does not use epmd_rs as its own
+%% `-epmd_module' (a supervisor VM, say). In a VM that does, the kernel has
+%% already started the server and the application adds nothing.
 -module(epmd_rs_app).
 -behaviour(application).
 

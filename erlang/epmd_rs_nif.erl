@@ -1,6 +1,10 @@
 %% @private
 %% The NIF library's module: loads it and holds one stub per NIF. Never reload
 %% this module: the library supports no upgrade (see docs/ARCHITECTURE.md).
+%%
+%% The library is loaded by the first call, not by -on_load: a release boots
+%% in embedded mode, where OTP runs on_load functions only after the kernel
+%% has started distribution, and so after epmd_rs:start_link/0 needs the NIFs.
 -module(epmd_rs_nif).
 
 -export([server_start/3, server_stop/1, register_local/9, unregister_local/1,
@@ -12,8 +16,6 @@
 %% Only in a library built with the `test-hooks' feature (the test profile).
 -export([inject_panic/0]).
 
--on_load(init/0).
-
 %% Handles to native resources; opaque to Erlang code.
 -type server() :: reference().
 -type registration() :: reference().
@@ -22,20 +24,38 @@
                             packet_timeout := non_neg_integer()}.
 -export_type([server/0, registration/0, held/0, server_options/0]).
 
--define(NOT_LOADED, erlang:nif_error(nif_not_loaded)).
+%% A stub runs only while the library is not loaded: load it, and if this
+%% call did, make the call again, now to the NIF.
+-define(NIF(Call), case load() of
+                       loaded_now -> Call;
+                       _ -> erlang:nif_error(nif_not_loaded)
+                   end).
+-define(STATE_KEY, {?MODULE, state}).
 
-%% A library that fails to load leaves the module loaded, its stubs raising
-%% nif_not_loaded, so that epmd_rs can report the cause and fall back.
-init() ->
-    case erlang:load_nif(filename:join(priv_dir(), "libepmd_nif"), 0) of
-        ok -> ok;
-        {error, Reason} -> persistent_term:put({?MODULE, load_error}, Reason)
+%% Loads the library once: `loaded_now' for the call that did, `loaded'
+%% afterwards, `{error, Reason}' if it cannot be loaded. A failure is kept,
+%% the module stays loaded and its stubs raise nif_not_loaded, so that
+%% epmd_rs can report the cause and fall back.
+load() ->
+    case persistent_term:get(?STATE_KEY, undefined) of
+        undefined ->
+            case erlang:load_nif(filename:join(priv_dir(), "libepmd_nif"), 0) of
+                ok -> persistent_term:put(?STATE_KEY, loaded), loaded_now;
+                %% Another process got there first: the NIFs are in place.
+                {error, {reload, _}} -> loaded_now;
+                {error, Reason} = Error -> persistent_term:put(?STATE_KEY, Error), {error, Reason}
+            end;
+        State ->
+            State
     end.
 
-%% Why the NIF library did not load, or `none'.
+%% Why the NIF library cannot be loaded, or `none'.
 -spec load_error() -> none | term().
 load_error() ->
-    persistent_term:get({?MODULE, load_error}, none).
+    case load() of
+        {error, Reason} -> Reason;
+        _ -> none
+    end.
 
 priv_dir() ->
     case code:priv_dir(epmd_rs) of
@@ -45,16 +65,20 @@ priv_dir() ->
             Dir
     end.
 
-server_start(_Port, _Options, _Owner) -> ?NOT_LOADED.
-server_stop(_Server) -> ?NOT_LOADED.
-register_local(_Server, _Name, _Port, _Type, _Proto, _High, _Low, _Extra, _Owner) -> ?NOT_LOADED.
-unregister_local(_Registration) -> ?NOT_LOADED.
-lookup(_Server, _Name) -> ?NOT_LOADED.
-names(_Server) -> ?NOT_LOADED.
-info(_Server) -> ?NOT_LOADED.
-stats(_Server) -> ?NOT_LOADED.
-inject_panic() -> ?NOT_LOADED.
-client_port_please(_Ip, _Port, _Name, _TimeoutMs) -> ?NOT_LOADED.
-client_names(_Ip, _Port, _TimeoutMs) -> ?NOT_LOADED.
-client_register(_Ip, _Port, _Name, _NodePort, _Type, _Proto, _High, _Low, _Extra, _TimeoutMs, _Owner) -> ?NOT_LOADED.
-client_unregister(_Handle) -> ?NOT_LOADED.
+server_start(Port, Options, Owner) -> ?NIF(server_start(Port, Options, Owner)).
+server_stop(Server) -> ?NIF(server_stop(Server)).
+register_local(Server, Name, Port, Type, Proto, High, Low, Extra, Owner) ->
+    ?NIF(register_local(Server, Name, Port, Type, Proto, High, Low, Extra, Owner)).
+unregister_local(Registration) -> ?NIF(unregister_local(Registration)).
+lookup(Server, Name) -> ?NIF(lookup(Server, Name)).
+names(Server) -> ?NIF(names(Server)).
+info(Server) -> ?NIF(info(Server)).
+stats(Server) -> ?NIF(stats(Server)).
+inject_panic() -> ?NIF(inject_panic()).
+client_port_please(Ip, Port, Name, TimeoutMs) ->
+    ?NIF(client_port_please(Ip, Port, Name, TimeoutMs)).
+client_names(Ip, Port, TimeoutMs) -> ?NIF(client_names(Ip, Port, TimeoutMs)).
+client_register(Ip, Port, Name, NodePort, Type, Proto, High, Low, Extra, TimeoutMs, Owner) ->
+    ?NIF(client_register(Ip, Port, Name, NodePort, Type, Proto, High, Low, Extra, TimeoutMs,
+                         Owner)).
+client_unregister(Handle) -> ?NIF(client_unregister(Handle)).

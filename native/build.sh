@@ -28,5 +28,5 @@ esac
 mkdir -p priv
 # Replace, never overwrite in place: a running VM may have the old file mapped
 # (rusterlium/rustler#128). rename(2) swaps the name atomically.
-cp "$target/$dir/$lib" priv/.libepmd_nif.so.tmp
-mv -f priv/.libepmd_nif.so.tmp priv/libepmd_nif.so
+cp "$target/$dir/$lib" "priv/.libepmd_nif.so.$$"
+mv -f "priv/.libepmd_nif.so.$$" priv/libepmd_nif.so

@@ -259,9 +259,15 @@ missing_nif_with_fail_refuses_to_boot(Config) ->
     ?assertEqual([], epmd_cli_names(Config)).
 
 %% A VM that is not distributed itself serves the host's EPMD by starting the
-%% application, configured through its environment.
+%% application, configured through its environment; without `serve' the
+%% application starts nothing.
 application_serves_epmd(Config) ->
-    Args = ["-pa", ?config(ebin, Config), "-epmd_rs", "port", port_string(Config)],
+    Idle = start_peer(#{args => ["-pa", ?config(ebin, Config), "-epmd_rs", "port",
+                                 port_string(Config)]}),
+    ?assertEqual({ok, [epmd_rs]}, peer:call(Idle, application, ensure_all_started, [epmd_rs])),
+    ?assertEqual(none, peer:call(Idle, epmd_rs, mode, [])),
+    Args = ["-pa", ?config(ebin, Config), "-epmd_rs", "port", port_string(Config),
+            "-epmd_rs", "serve", "true"],
     Sup = start_peer(#{args => Args}),
     ?assertEqual({ok, [epmd_rs]}, peer:call(Sup, application, ensure_all_started, [epmd_rs])),
     ?assertEqual(server, peer:call(Sup, epmd_rs, mode, [])),
@@ -334,7 +340,8 @@ nifs_never_hold_a_scheduler(Config) ->
 %% next (the restarted owner or a VM that takes over), and stock nodes within
 %% erl_epmd's 2 s retry.
 owner_crash_loses_nobody_for_long(Config) ->
-    Args = ["-pa", ?config(ebin, Config), "-epmd_rs", "port", port_string(Config)],
+    Args = ["-pa", ?config(ebin, Config), "-epmd_rs", "port", port_string(Config),
+            "-epmd_rs", "serve", "true"],
     Sup = start_peer(#{args => Args}),
     {ok, _} = peer:call(Sup, application, ensure_all_started, [epmd_rs]),
     A = start_peer(Config, "a", rs),
