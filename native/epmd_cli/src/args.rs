@@ -26,6 +26,8 @@ pub enum Invocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientCommand {
     Names,
+    /// `-names --json` (ours, not OTP's): the listing as one JSON object.
+    NamesJson,
     /// `-names` that prints nothing: the exit code says whether epmd runs.
     Started,
     Dump,
@@ -185,6 +187,12 @@ pub fn parse(args: &[OsString], env: &Env) -> Result<Invocation, Usage> {
                 o.port = number(value)? as u32;
                 2
             }
+            b"-names" if value.is_some_and(|v| v == "--json") && i + 2 == args.len() => {
+                return Ok(Invocation::Client {
+                    port: o.port,
+                    command: ClientCommand::NamesJson,
+                });
+            }
             b"-names" => return client(ClientCommand::Names),
             b"-started" => return client(ClientCommand::Started),
             b"-dump" => return client(ClientCommand::Dump),
@@ -209,6 +217,7 @@ pub const USAGE: &str = "\
 usage: epmd [-d|-debug]... [-address LIST] [-port N] [-daemon|-systemd]
             [-relaxed_command_check] [testing options]
        epmd [-d|-debug] [-port N] -names|-started|-dump|-kill|-stop NAME
+       epmd [-port N] -names --json
 
 Runs the Erlang Port Mapper Daemon, or asks a running one something.
 Options are read left to right; a client command must come last.
@@ -244,6 +253,10 @@ Testing options
 Client commands
     -names
         List the nodes registered with the running epmd.
+    -names --json
+        The same for scripts, as one JSON object with the epmd's port
+        and its nodes (name and port), newest registration first.
+        An extension: OTP's epmd has no such option.
     -started
         Print nothing; exit 0 if an epmd answers, 1 otherwise.
     -dump
@@ -349,6 +362,7 @@ mod tests {
     #[test]
     fn client_commands_come_last() {
         assert_eq!(client(&["-names"]), (DEFAULT_PORT, ClientCommand::Names));
+        assert_eq!(client(&["-names", "--json"]).1, ClientCommand::NamesJson);
         assert_eq!(
             client(&["-d", "-port", "5", "-started"]),
             (5, ClientCommand::Started)
@@ -361,6 +375,8 @@ mod tests {
         );
         for bad in [
             &["-names", "-d"][..],
+            &["-names", "--json", "-d"],
+            &["-names", "-json"],
             &["-kill", "-port", "5"],
             &["-stop"],
             &["-stop", "a", "b"],

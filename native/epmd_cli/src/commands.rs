@@ -40,7 +40,7 @@ impl Outcome {
 /// Runs `command` against the epmd on `port` (its low 16 bits, as OTP).
 pub async fn run(port: u32, command: &ClientCommand) -> Outcome {
     let request = match command {
-        ClientCommand::Names | ClientCommand::Started => Request::Names,
+        ClientCommand::Names | ClientCommand::NamesJson | ClientCommand::Started => Request::Names,
         ClientCommand::Dump => Request::Dump,
         ClientCommand::Kill => Request::Kill,
         ClientCommand::Stop(name) if name.len() > MAX_STOP_NAME => {
@@ -92,7 +92,7 @@ pub fn outcome(command: &ClientCommand, answer: Result<Vec<u8>, ClientError>) ->
         // connection in practice, so every later failure is a failed read.
         Err(_) => match command {
             ClientCommand::Started => return Outcome::silent(1),
-            ClientCommand::Names | ClientCommand::Dump => {
+            ClientCommand::Names | ClientCommand::NamesJson | ClientCommand::Dump => {
                 return Outcome::stdout(*b"epmd: no response from local epmd\n", 1);
             }
             ClientCommand::Kill | ClientCommand::Stop(_) => {
@@ -113,6 +113,10 @@ pub fn outcome(command: &ClientCommand, answer: Result<Vec<u8>, ClientError>) ->
             }
             Err(_) => Outcome::stdout(*b"epmd: no response from local epmd\n", 1),
         },
+        ClientCommand::NamesJson => match codec::decode_names_reply(&reply) {
+            Ok((port, rest)) => Outcome::stdout(names_json(port, rest), 0),
+            Err(_) => Outcome::stdout(*b"epmd: no response from local epmd\n", 1),
+        },
         ClientCommand::Kill => match reply.get(..2) {
             Some(b"OK") => Outcome::stdout(*b"Killed\n", 0),
             Some(_) => Outcome::stdout(*b"Killing not allowed - living nodes in database.\n", 1),
@@ -129,6 +133,25 @@ pub fn outcome(command: &ClientCommand, answer: Result<Vec<u8>, ClientError>) ->
     }
 }
 
+/// `-names --json`: the NAMES text as `{"port": P, "nodes": [{"name", "port"}]}`,
+/// in the server's order. Lines that are not `name N at port P` are skipped;
+/// a name that is not UTF-8 is shown with replacement characters.
+fn names_json(port: u32, text: &[u8]) -> Vec<u8> {
+    let nodes: Vec<serde_json::Value> = text
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            let line = line.strip_prefix(b"name ")?;
+            let at = line.windows(9).rposition(|w| w == b" at port ")?;
+            let port: u16 = std::str::from_utf8(&line[at + 9..]).ok()?.parse().ok()?;
+            let name = String::from_utf8_lossy(&line[..at]);
+            Some(serde_json::json!({ "name": name, "port": port }))
+        })
+        .collect();
+    let mut out = serde_json::json!({ "port": port, "nodes": nodes }).to_string();
+    out.push('\n');
+    out.into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,6 +166,19 @@ mod tests {
         let o = outcome(&command, Ok(reply.to_vec()));
         assert!(o.stderr.is_empty());
         (String::from_utf8_lossy(&o.stdout).into_owned(), o.code)
+    }
+
+    #[test]
+    fn names_as_json() {
+        let reply = b"\x00\x00\x6a\xafname bar at port 2345\nname a b at port 1\n";
+        let o = out(ClientCommand::NamesJson, reply);
+        assert_eq!(o.1, 0);
+        let v: serde_json::Value = serde_json::from_str(&o.0).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"port": 27311, "nodes": [
+                {"name": "bar", "port": 2345}, {"name": "a b", "port": 1}]})
+        );
     }
 
     #[test]

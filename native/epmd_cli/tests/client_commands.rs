@@ -41,6 +41,24 @@ fn names_lists_registered_nodes() {
     assert_eq!(outs[1].2, Some(0));
 }
 
+/// Our extension, for scripts: the same listing as JSON.
+#[test]
+fn names_as_json() {
+    let server = Server::start(OURS, &[]);
+    let _foo = register(server.port, "foo", 1234);
+    let _bar = register(server.port, "bär", 2345);
+    let o = cli(OURS, server.port.into(), &["-names", "--json"]);
+    assert_eq!(o.code, Some(0));
+    let listing: serde_json::Value = serde_json::from_str(&o.stdout()).expect("JSON");
+    assert_eq!(
+        listing,
+        serde_json::json!({"port": server.port, "nodes": [
+            {"name": "bär", "port": 2345}, {"name": "foo", "port": 1234}]})
+    );
+    let down = cli(OURS, free_port().into(), &["-names", "--json"]);
+    assert_eq!(down.code, Some(1));
+}
+
 #[test]
 fn dump_shows_active_and_old_names() {
     let out = same_for_both(|bin| {

@@ -1,0 +1,286 @@
+//! The command line: `suite` (what `make bench` runs) or one measurement
+//! against any EPMD at HOST:PORT.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::load::Load;
+use crate::servers::Programs;
+use crate::suite::Settings;
+
+pub const USAGE: &str = "\
+usage: epmd-bench suite [--quick] [--markdown FILE] [--json FILE] [--capacity N]
+                        [--seconds S] [--client-threads N] [--otp-epmd PATH]
+                        [--epmd-rs PATH] [--erl PATH] [--escript PATH]
+                        [--ebin DIR] [--vm-calls FILE]
+       epmd-bench lookups HOST:PORT [--nodes N] [LOAD]
+       epmd-bench names HOST:PORT [--nodes N] [LOAD]
+       epmd-bench churn HOST:PORT [LOAD]
+       epmd-bench capacity HOST:PORT [--count N] [--pid PID]
+
+suite starts OTP's epmd, epmd-rs and an in-VM server on free loopback ports,
+measures them side by side, prints the table and writes the Markdown report
+and the JSON the chart is drawn from. The other commands measure one EPMD
+that is already running; they register the nodes they need and hold them.
+LOAD is [--clients N] [--seconds S] [--requests N] [--client-threads N].
+";
+
+/// What to do.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Suite {
+        settings: Settings,
+        programs: Programs,
+        markdown: PathBuf,
+        json: PathBuf,
+    },
+    Lookups {
+        addr: SocketAddr,
+        nodes: usize,
+        load: Load,
+    },
+    Names {
+        addr: SocketAddr,
+        nodes: usize,
+        load: Load,
+    },
+    Churn {
+        addr: SocketAddr,
+        load: Load,
+    },
+    Capacity {
+        addr: SocketAddr,
+        count: usize,
+        pid: Option<u32>,
+    },
+}
+
+/// `--name value` options, and flags (stored with an empty value).
+struct Options(HashMap<String, String>);
+
+const FLAGS: [&str; 1] = ["--quick"];
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, String> {
+        let mut map = HashMap::new();
+        let mut it = args.iter();
+        while let Some(key) = it.next() {
+            if !key.starts_with("--") {
+                return Err(format!("unexpected argument {key}"));
+            }
+            let value = if FLAGS.contains(&key.as_str()) {
+                String::new()
+            } else {
+                it.next()
+                    .ok_or_else(|| format!("{key} needs a value"))?
+                    .clone()
+            };
+            map.insert(key.clone(), value);
+        }
+        Ok(Options(map))
+    }
+
+    fn has(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    fn get<T: std::str::FromStr>(&self, key: &str, default: T) -> Result<T, String> {
+        match self.0.get(key) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| format!("bad value for {key}: {v}")),
+        }
+    }
+
+    fn path(&self, key: &str, default: &str) -> PathBuf {
+        PathBuf::from(self.0.get(key).map_or(default, String::as_str))
+    }
+
+    fn duration(&self, default: Duration) -> Result<Duration, String> {
+        let secs: f64 = self.get("--seconds", default.as_secs_f64())?;
+        Duration::try_from_secs_f64(secs).map_err(|_| format!("bad --seconds: {secs}"))
+    }
+
+    /// Refuses options the command does not take.
+    fn only(&self, allowed: &[&str]) -> Result<(), String> {
+        match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(k) => Err(format!("unknown option {k}")),
+            None => Ok(()),
+        }
+    }
+}
+
+fn addr(arg: Option<&String>) -> Result<SocketAddr, String> {
+    let arg = arg.ok_or("HOST:PORT is missing")?;
+    arg.to_socket_addrs()
+        .map_err(|e| format!("{arg}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("{arg}: no address"))
+}
+
+/// Parses the arguments after the program name; also returns the load
+/// generator's thread count.
+pub fn parse(args: &[String]) -> Result<(Command, usize), String> {
+    let (name, rest) = args.split_first().ok_or("no command")?;
+    if name == "suite" {
+        return suite(rest);
+    }
+    let target = addr(rest.first())?;
+    let o = Options::parse(&rest[1..])?;
+    let command = match name.as_str() {
+        "lookups" | "names" => {
+            o.only(&[
+                "--nodes",
+                "--clients",
+                "--seconds",
+                "--requests",
+                "--client-threads",
+            ])?;
+            let nodes = o.get("--nodes", if name == "names" { 1000 } else { 1 })?;
+            let load = single_load(&o, 1)?;
+            if name == "names" {
+                Command::Names {
+                    addr: target,
+                    nodes,
+                    load,
+                }
+            } else {
+                Command::Lookups {
+                    addr: target,
+                    nodes: nodes.max(1),
+                    load,
+                }
+            }
+        }
+        "churn" => {
+            o.only(&["--clients", "--seconds", "--requests", "--client-threads"])?;
+            Command::Churn {
+                addr: target,
+                load: single_load(&o, 4)?,
+            }
+        }
+        "capacity" => {
+            o.only(&["--count", "--pid"])?;
+            Command::Capacity {
+                addr: target,
+                count: o.get("--count", 100_000)?,
+                pid: o
+                    .0
+                    .get("--pid")
+                    .map(|p| p.parse())
+                    .transpose()
+                    .map_err(|_| "bad --pid")?,
+            }
+        }
+        other => return Err(format!("unknown command {other}")),
+    };
+    Ok((command, o.get("--client-threads", 1)?))
+}
+
+/// The load of a single measurement: a fifth of its time as warm-up.
+fn single_load(o: &Options, clients: usize) -> Result<Load, String> {
+    let duration = o.duration(Duration::from_secs(1))?;
+    Ok(Load {
+        clients: o.get("--clients", clients)?,
+        warmup: duration / 5,
+        duration,
+        max_requests: o.get("--requests", 1_000_000)?,
+    })
+}
+
+fn suite(args: &[String]) -> Result<(Command, usize), String> {
+    let o = Options::parse(args)?;
+    o.only(&[
+        "--quick",
+        "--markdown",
+        "--json",
+        "--capacity",
+        "--seconds",
+        "--client-threads",
+        "--otp-epmd",
+        "--epmd-rs",
+        "--erl",
+        "--escript",
+        "--ebin",
+        "--vm-calls",
+    ])?;
+    let mut settings = if o.has("--quick") {
+        Settings::quick()
+    } else {
+        Settings::full()
+    };
+    settings.duration = o.duration(settings.duration)?;
+    settings.capacity_goal = o.get("--capacity", settings.capacity_goal)?;
+    settings.client_threads = o.get("--client-threads", settings.client_threads)?.max(1);
+    let programs = Programs {
+        otp_epmd: o.path("--otp-epmd", "/usr/bin/epmd"),
+        epmd_rs: o.path("--epmd-rs", "target/release/epmd-rs"),
+        erl: o.path("--erl", "erl"),
+        escript: o.path("--escript", "escript"),
+        ebin: o.path("--ebin", "_build/default/lib/epmd_rs/ebin"),
+        vm_calls: o.path("--vm-calls", "bench/vm_calls.escript"),
+    };
+    let threads = settings.client_threads;
+    Ok((
+        Command::Suite {
+            settings,
+            programs,
+            markdown: o.path("--markdown", "BENCHMARKS.md"),
+            json: o.path("--json", "target/bench/results.json"),
+        },
+        threads,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn suite_defaults_and_options() {
+        let (c, threads) = parse(&args("suite --quick --capacity 500 --client-threads 2")).unwrap();
+        assert_eq!(threads, 2);
+        let Command::Suite {
+            settings,
+            programs,
+            markdown,
+            ..
+        } = c
+        else {
+            panic!("not a suite: {c:?}");
+        };
+        assert_eq!(settings.capacity_goal, 500);
+        assert_eq!(programs.otp_epmd, PathBuf::from("/usr/bin/epmd"));
+        assert_eq!(markdown, PathBuf::from("BENCHMARKS.md"));
+    }
+
+    #[test]
+    fn single_measurements_take_an_address() {
+        let (c, _) = parse(&args("lookups 127.0.0.1:4369 --nodes 1000 --clients 4")).unwrap();
+        let Command::Lookups {
+            nodes: 1000, load, ..
+        } = c
+        else {
+            panic!("not lookups: {c:?}");
+        };
+        assert_eq!((load.clients, load.max_requests), (4, 1_000_000));
+        let (c, _) = parse(&args("capacity 127.0.0.1:4369 --pid 42")).unwrap();
+        assert!(matches!(
+            c,
+            Command::Capacity {
+                count: 100_000,
+                pid: Some(42),
+                ..
+            }
+        ));
+        assert!(parse(&args("lookups")).is_err());
+        assert!(parse(&args("churn 127.0.0.1:4369 --nodes 3")).is_err());
+        assert!(parse(&args("suite --seconds")).is_err());
+        assert!(parse(&args("bogus 127.0.0.1:1")).is_err());
+    }
+}

@@ -1,0 +1,180 @@
+//! One EPMD exchange on one connection, as a node or `erl_epmd` makes it:
+//! connect (optionally from a chosen loopback source address), send the
+//! request, read the reply. Encoding and decoding are epmd_core's codec.
+
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use epmd_core::codec::{self, NodeInfo, Request};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::time::timeout;
+
+/// Why an exchange did not produce the expected reply.
+#[derive(Debug)]
+pub enum WireError {
+    Io(io::Error),
+    Timeout,
+    /// The server answered something other than what was expected.
+    Unexpected,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WireError::Io(e) => e.fmt(f),
+            WireError::Timeout => f.write_str("no reply in time"),
+            WireError::Unexpected => f.write_str("unexpected reply"),
+        }
+    }
+}
+
+impl From<io::Error> for WireError {
+    fn from(e: io::Error) -> Self {
+        WireError::Io(e)
+    }
+}
+
+/// The request bytes, ready to send.
+pub fn encode(request: &Request) -> Vec<u8> {
+    request
+        .encode()
+        .expect("benchmark requests fit in an EPMD packet")
+}
+
+/// The node the harness registers under `name`: a normal node speaking
+/// distribution versions 5..6, as OTP 25 registers.
+pub fn node(name: &str, port: u16) -> NodeInfo {
+    NodeInfo {
+        port,
+        node_type: b'M',
+        protocol: 0,
+        highest_version: 6,
+        lowest_version: 5,
+        name: name.as_bytes().to_vec(),
+        extra: Vec::new(),
+    }
+}
+
+/// Connects to `addr`, from `source` when given. Binding without a port
+/// (IP_BIND_ADDRESS_NO_PORT) lets the kernel pick the port per destination,
+/// so each source address adds a full ephemeral range of connections.
+async fn connect(addr: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<TcpStream> {
+    let Some(source) = source else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = TcpSocket::new_v4()?;
+    bind_address_no_port(&socket)?;
+    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
+    socket.connect(addr).await
+}
+
+fn bind_address_no_port(socket: &TcpSocket) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a c_int option of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Sends a one-shot request (PORT2, NAMES) and reads the reply until the
+/// server closes, into `reply`.
+pub async fn exchange(
+    addr: SocketAddr,
+    request: &[u8],
+    reply: &mut Vec<u8>,
+    limit: Duration,
+) -> Result<(), WireError> {
+    reply.clear();
+    let io = async {
+        let mut stream = TcpStream::connect(addr).await?;
+        stream.write_all(request).await?;
+        stream.read_to_end(reply).await?;
+        Ok::<_, io::Error>(())
+    };
+    match timeout(limit, io).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(WireError::Timeout),
+    }
+}
+
+/// Checks a PORT2 reply: the node `name` must be found.
+pub fn check_port2(reply: &[u8], name: &[u8]) -> Result<(), WireError> {
+    match codec::decode_port2_reply(reply) {
+        Ok(Some(node)) if node.name == name => Ok(()),
+        _ => Err(WireError::Unexpected),
+    }
+}
+
+/// Checks a NAMES reply: exactly `nodes` lines.
+pub fn check_names(reply: &[u8], nodes: usize) -> Result<(), WireError> {
+    match codec::decode_names_reply(reply) {
+        Ok((_, text)) if text.iter().filter(|&&b| b == b'\n').count() == nodes => Ok(()),
+        _ => Err(WireError::Unexpected),
+    }
+}
+
+/// Registers with ALIVE2 and returns the connection that holds the
+/// registration; the registration ends when it is dropped.
+pub async fn register(
+    addr: SocketAddr,
+    source: Option<Ipv4Addr>,
+    request: &[u8],
+    limit: Duration,
+) -> Result<TcpStream, WireError> {
+    let io = async {
+        let mut stream = connect(addr, source).await?;
+        stream.write_all(request).await?;
+        let mut reply = Vec::with_capacity(8);
+        let mut chunk = [0u8; 8];
+        loop {
+            let n = stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(WireError::Unexpected);
+            }
+            reply.extend_from_slice(&chunk[..n]);
+            match codec::decode_alive2_reply(&reply) {
+                Ok(None) => continue,
+                Ok(Some(r)) if r.ok => return Ok(stream),
+                _ => return Err(WireError::Unexpected),
+            }
+        }
+    };
+    match timeout(limit, io).await {
+        Ok(r) => r,
+        Err(_) => Err(WireError::Timeout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_are_checked_with_the_codec() {
+        let found = codec::encode_port2_reply(Some(&node("a", 7)));
+        assert!(check_port2(&found, b"a").is_ok());
+        assert!(check_port2(&found, b"b").is_err());
+        assert!(check_port2(&codec::encode_port2_reply(None), b"a").is_err());
+        let mut names = codec::encode_port_header(4369).to_vec();
+        codec::encode_names_line(&mut names, b"a", 7);
+        codec::encode_names_line(&mut names, b"b", 8);
+        assert!(check_names(&names, 2).is_ok());
+        assert!(check_names(&names, 1).is_err());
+        assert!(check_names(&[0, 0], 0).is_err());
+    }
+}
