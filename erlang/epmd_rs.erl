@@ -132,10 +132,12 @@ address_please(_Name, Host, Family) ->
 %% for any port in `inet_dist_listen_min'..`max'.
 -spec listen_port_please(node_name(), host()) -> {ok, inet:port_number()}.
 listen_port_please(_Name, _Host) ->
-    case init:get_argument(erl_epmd_port) of
-        {ok, [[Port | _] | _]} -> {ok, list_to_integer(Port)};
-        _ -> {ok, 0}
-    end.
+    {ok, cached(erl_epmd_port, fun() ->
+                                       case init:get_argument(erl_epmd_port) of
+                                           {ok, [[Port | _] | _]} -> list_to_integer(Port);
+                                           _ -> 0
+                                       end
+                               end)}.
 
 %% @doc The nodes registered on this host: `{ok, [{Name, Port}]}', oldest
 %% registration first, exactly as `erl_epmd:names()' lists them.
@@ -209,6 +211,18 @@ stats() ->
 fallback() ->
     persistent_term:get(?FALLBACK_KEY, false).
 
+%% A value that never changes in the life of the VM, computed once: lookups
+%% run in the caller's process and must not redo this work.
+cached(Key, Compute) ->
+    case persistent_term:get({?MODULE, Key}, undefined) of
+        undefined ->
+            Value = Compute(),
+            persistent_term:put({?MODULE, Key}, Value),
+            Value;
+        Value ->
+            Value
+    end.
+
 lookup(Name, Ip, Timeout) ->
     case local_server(Ip) of
         {ok, Server} ->
@@ -237,8 +251,8 @@ local_server(Ip) ->
 
 local_names(Server) ->
     Entries = epmd_rs_nif:names(Server),
-    case lists:any(fun({Name, _}) -> binary:match(Name, [<<" ">>, <<"\n">>]) =/= nomatch end,
-                   Entries) of
+    Odd = cached(odd_name_bytes, fun() -> binary:compile_pattern([<<" ">>, <<"\n">>]) end),
+    case lists:any(fun({Name, _}) -> binary:match(Name, Odd) =/= nomatch end, Entries) of
         %% The common case, without formatting and parsing text.
         false -> lists:reverse([{binary_to_list(Name), Port} || {Name, Port} <- Entries]);
         %% A name erl_epmd's parser would mangle gets exactly its treatment.

@@ -7,7 +7,7 @@
 %% has started distribution, and so after epmd_rs:start_link/0 needs the NIFs.
 -module(epmd_rs_nif).
 
--export([server_start/3, server_stop/1, register_local/9, unregister_local/1,
+-export([server_start/3, server_stop/1, server_events/2, register_local/9, unregister_local/1,
          lookup/2, names/1, info/1, stats/1,
          client_port_please/4, client_names/3, client_register/11,
          client_unregister/1]).
@@ -67,6 +67,7 @@ priv_dir() ->
 
 server_start(Port, Options, Owner) -> ?NIF(server_start(Port, Options, Owner)).
 server_stop(Server) -> ?NIF(server_stop(Server)).
+server_events(Server, On) -> ?NIF(server_events(Server, On)).
 register_local(Server, Name, Port, Type, Proto, High, Low, Extra, Owner) ->
     ?NIF(register_local(Server, Name, Port, Type, Proto, High, Low, Extra, Owner)).
 unregister_local(Registration) -> ?NIF(unregister_local(Registration)).

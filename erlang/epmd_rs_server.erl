@@ -26,6 +26,7 @@
 -define(DEFAULT_PORT, 4369).
 %% OTP's default -packet_timeout.
 -define(PACKET_TIMEOUT_MS, 60000).
+-define(EVENTS_REFRESH_MS, 5000).
 
 -type mode() :: {server, epmd_rs_nif:server()} | client | none.
 -type registration() :: #{name := binary(), port := inet:port_number(),
@@ -155,6 +156,9 @@ handle_info({epmd_rs_evicted, Handle}, #state{handle = {local, Handle}} = State)
     {noreply, schedule_retry(State#state{handle = undefined}, ?REREGISTER_MS)};
 handle_info({epmd_rs_registration_ended, Handle}, #state{handle = {remote, Handle}} = State) ->
     {noreply, lost(State)};
+handle_info({refresh_events, Server}, #state{mode = {server, Server} = Mode} = State) ->
+    refresh_events(Mode),
+    {noreply, State};
 handle_info({epmd_rs_event, Kind, Meta}, State) ->
     log_event(Kind, Meta),
     {noreply, State};
@@ -193,7 +197,18 @@ set_mode(#state{mode = Mode} = State, Mode) ->
 set_mode(State, Mode) ->
     persistent_term:put(?MODE_KEY, Mode),
     log_mode(Mode, State#state.port),
+    refresh_events(Mode),
     State#state{mode = Mode}.
+
+%% The server sends its events only while logger would keep them; the check
+%% is repeated, so that a level raised at run time takes effect within
+%% ?EVENTS_REFRESH_MS.
+refresh_events({server, Server}) ->
+    ok = epmd_rs_nif:server_events(Server, logger:allow(info, ?MODULE)),
+    erlang:send_after(?EVENTS_REFRESH_MS, self(), {refresh_events, Server}),
+    ok;
+refresh_events(_) ->
+    ok.
 
 %% What the in-VM server reports, as logger events in domain [epmd_rs]: quiet
 %% at the default level (notice), visible to a handler that lets the domain

@@ -282,7 +282,10 @@ application_serves_epmd(Config) ->
                                  peer:call(A, epmd_rs, mode, []) =:= server end, 5000).
 
 introspection_and_logging(Config) ->
-    A = start_peer(Config, "a", rs),
+    %% The server sends events only while logger keeps them: raise the level
+    %% from the start.
+    A = start_peer(#{name => a, args => rs_args(Config) ++ ["-kernel", "logger_level", "all"],
+                     env => [{"ERL_EPMD_PORT", port_string(Config)}]}),
     ok = peer:call(A, epmd_rs_test_lib, start_log_collector, []),
     C = start_peer(Config, "c", stock),
     {ok, [InfoA, InfoC]} = peer:call(A, epmd_rs, info, []),

@@ -1,6 +1,9 @@
 //! Server events to the owner process, which logs them: each becomes
 //! `{epmd_rs_event, Kind, Meta}`. Every request is counted in the server's
-//! stats, so `Received` is not sent.
+//! stats, so `Received` is not sent; nothing is sent while the owner says
+//! logger would drop the events anyway (a message wakes a scheduler).
+
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustler::{Encoder, Env, LocalPid, OwnedEnv, Term};
 
@@ -10,11 +13,28 @@ use epmd_core::registry::RegisterError;
 use crate::term::{self, atoms};
 
 pub struct OwnerSink {
-    pub owner: LocalPid,
+    owner: LocalPid,
+    enabled: AtomicBool,
+}
+
+impl OwnerSink {
+    pub fn new(owner: LocalPid) -> Self {
+        OwnerSink {
+            owner,
+            enabled: AtomicBool::new(false),
+        }
+    }
+
+    pub fn enable(&self, on: bool) {
+        self.enabled.store(on, Ordering::Relaxed);
+    }
 }
 
 impl EventSink for OwnerSink {
     fn event(&self, event: &Event<'_>) {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return;
+        }
         let Some(kind) = kind(event) else { return };
         let mut env = OwnedEnv::new();
         let _ = env.send_and_clear(&self.owner, |env| {

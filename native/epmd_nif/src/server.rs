@@ -33,6 +33,7 @@ pub struct ServerResource {
     shared: Arc<Shared>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
     owners: Owners,
+    events: Arc<OwnerSink>,
 }
 
 impl ServerResource {
@@ -115,7 +116,8 @@ fn server_start<'a>(
     let plan = listen::plan(Some(&options.addresses)).map_err(|e| listen_error(env, &e))?;
     let std_listeners = listen::bind(&plan, port).map_err(|e| listen_error(env, &e))?;
     let mut config = Config::new(u32::from(port));
-    config.events = Some(Arc::new(OwnerSink { owner }));
+    let events = Arc::new(OwnerSink::new(owner));
+    config.events = Some(events.clone());
     config.relaxed = options.relaxed;
     config.packet_timeout = Duration::from_millis(options.packet_timeout);
     let shared = Arc::new(Shared::new(config, Registry::default()));
@@ -124,6 +126,7 @@ fn server_start<'a>(
         shared: shared.clone(),
         stop: Mutex::new(Some(stop_tx)),
         owners: Owners::default(),
+        events,
     });
     let handle = resource.clone();
     runtime::spawn(async move {
@@ -149,6 +152,13 @@ fn server_start<'a>(
         resource.stop();
     }
     Ok(resource)
+}
+
+/// Turns the events sent to the owner on or off (off at start).
+#[rustler::nif]
+fn server_events(server: ResourceArc<ServerResource>, on: bool) -> rustler::Atom {
+    server.events.enable(on);
+    atoms::ok()
 }
 
 /// Asks the server to stop; the owner is told when it has.
