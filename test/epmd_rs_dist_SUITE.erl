@@ -30,7 +30,8 @@
          introspection_and_logging/1,
          nif_panic_is_an_erlang_error/1,
          nifs_never_hold_a_scheduler/1,
-         owner_crash_loses_nobody_for_long/1]).
+         owner_crash_loses_nobody_for_long/1,
+         killed_node_restarts_at_once_under_its_name/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -53,7 +54,8 @@ all() ->
      introspection_and_logging,
      nif_panic_is_an_erlang_error,
      nifs_never_hold_a_scheduler,
-     owner_crash_loses_nobody_for_long].
+     owner_crash_loses_nobody_for_long,
+     killed_node_restarts_at_once_under_its_name].
 
 init_per_suite(Config) ->
     epmd_rs_test_lib:init(Config).
@@ -357,6 +359,23 @@ owner_crash_loses_nobody_for_long(Config) ->
     Modes = [peer:call(P, epmd_rs, mode, []) || P <- [Sup, A]],
     ?assertEqual(1, length([M || M <- Modes, M =:= server])),
     ?assertNotEqual(Owner, peer:call(Sup, erlang, whereis, [epmd_rs])).
+
+%% A node killed with SIGKILL loses its name at once: started again right away
+%% under the same name, it boots (no "seems to be in use" race,
+%% erlang/otp#11083). Both for an epmd_rs client and for a stock node.
+killed_node_restarts_at_once_under_its_name(Config) ->
+    _A = start_peer(Config, "a", rs),
+    Restart = fun(Name, Kind, Old) ->
+                      kill_peer(Old),
+                      New = start_peer(Config, Name, Kind),
+                      ?assertEqual(list_to_atom(Name ++ "@" ++ net_adm:localhost()),
+                                   peer:call(New, erlang, node, [])),
+                      New
+              end,
+    [lists:foldl(fun(_, Old) -> Restart(Name, Kind, Old) end, start_peer(Config, Name, Kind),
+                 lists:seq(1, 3))
+     || {Name, Kind} <- [{"b", rs}, {"c", stock}]],
+    ?assertEqual(["a", "b", "c"], epmd_cli_names(Config)).
 
 %%% Helpers
 
