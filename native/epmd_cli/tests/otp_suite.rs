@@ -29,14 +29,16 @@ mod common;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::ops::RangeInclusive;
-use std::os::fd::AsRawFd;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Once, OnceLock};
+use std::sync::OnceLock;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use common::{command, eventually, kill_raw, names_raw, wait_exit, Server, DEADLINE, OURS};
+use common::{
+    command, eventually, frame, kill_raw, names_raw, raise_fd_limit, reset, wait_exit, Server,
+    DEADLINE, OURS,
+};
 
 /// The suite's receive timeout.
 const RECV: Duration = Duration::from_secs(2);
@@ -158,27 +160,6 @@ fn server_port() -> u16 {
     panic!("no free port in 20000..32000");
 }
 
-/// Cases hold a thousand connections at once, and run side by side: lift
-/// the soft descriptor limit to the hard one (the servers inherit it).
-fn raise_fd_limit() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: plain system calls on a local struct.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
-                && limit.rlim_cur < limit.rlim_max
-            {
-                limit.rlim_cur = limit.rlim_max;
-                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
-            }
-        }
-    });
-}
-
 // ---------------------------------------------------------------------------
 // The suite's client side
 
@@ -202,12 +183,6 @@ fn client_to(addr: SocketAddr) -> TcpStream {
 
 fn client(port: u16) -> TcpStream {
     client_to(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
-}
-
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut out = (body.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(body);
-    out
 }
 
 /// The fixed ALIVE2_REQ fields up to the name length: protocol 0,
@@ -420,26 +395,6 @@ fn in_parallel(range: RangeInclusive<u32>, case: impl Fn(u32) + Sync) {
             scope.spawn(move || range.filter(|n| n % WORKERS == worker).for_each(case));
         }
     });
-}
-
-/// Resets the connection: SO_LINGER with a zero timeout, then close.
-fn reset(s: TcpStream) {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    // SAFETY: setsockopt on a descriptor `s` owns, with a valid linger struct.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(rc, 0, "SO_LINGER: {}", std::io::Error::last_os_error());
-    drop(s);
 }
 
 // ---------------------------------------------------------------------------
