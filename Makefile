@@ -4,7 +4,7 @@
 REBAR ?= rebar3
 # Debian packages: the OTP pieces the build and the tests use, rebar3,
 # iproute2 for the multi-host tests, elixir and procps (ps) for examples/, and
-# python3 for the fault tests (a node process to kill)..
+# python3 for the fault tests (a node process to kill).
 APT_PACKAGES := erlang-base erlang-dev erlang-common-test erlang-eunit \
 	erlang-dialyzer erlang-tools erlang-syntax-tools erlang-parsetools \
 	erlang-edoc rebar3 iproute2 elixir procps python3

@@ -101,12 +101,24 @@ pub struct NodeInfo {
 /// A decoded request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
+    /// A node with an empty name and an empty extra encodes as a 13-byte
+    /// body, which the server drops, as erl_epmd would send it; OTP registers
+    /// the empty name only from a body with trailing bytes (§3.1 step 2),
+    /// which parses to that same node.
     Alive2(NodeInfo),
-    PortPlease2 { name: Vec<u8> },
+    PortPlease2 {
+        name: Vec<u8>,
+    },
     Names,
     Dump,
     Kill,
-    Stop { name: Vec<u8> },
+    /// The name is a C string on the way in (cut at the first NUL) and is sent
+    /// without a terminator, as OTP's CLI sends it (§3.6, §9.2). So `s\0`
+    /// parses as STOP of the empty name, while the empty name encodes as a
+    /// bare `s`, which the server drops.
+    Stop {
+        name: Vec<u8>,
+    },
 }
 
 /// Why a complete frame was refused. Each one means "close, no reply" (§4).
@@ -252,7 +264,10 @@ fn try_len16(bytes: &[u8]) -> Result<u16, TooLarge> {
 }
 
 impl Request {
-    /// The request as sent on the wire, `Length` prefix included.
+    /// The request as sent on the wire, `Length` prefix included. Parsing it
+    /// gives the request back, except for the two requests with an empty
+    /// name that OTP's lenient parsing accepts and its clients never send
+    /// (see [`Request::Alive2`] and [`Request::Stop`]).
     pub fn encode(&self) -> Result<Vec<u8>, TooLarge> {
         let mut body = Vec::new();
         match self {

@@ -2,9 +2,10 @@
 //! knowledge of the BEAM.
 //!
 //! Data flows one way: bytes -> [`codec`] -> request -> [`registry`] and the
-//! policy in [`server`] -> reply -> [`codec`] -> bytes. [`listen`] binds the
-//! sockets, [`client`] talks to any EPMD, ours or OTP's, and [`events`] is how
-//! the server reports what it does.
+//! policy in [`session`] -> reply -> [`codec`] -> bytes. A [`session`] is one
+//! connection's protocol without I/O; [`server`] runs it over TCP, [`listen`]
+//! binds the sockets, [`client`] talks to any EPMD, ours or OTP's, and
+//! [`events`] is how the server reports what it does.
 
 pub mod client;
 pub mod codec;
@@ -12,4 +13,5 @@ pub mod events;
 pub mod listen;
 pub mod registry;
 pub mod server;
+pub mod session;
 pub mod stats;

@@ -1,9 +1,11 @@
-//! The EPMD TCP server: accept loops, one task per connection, OTP's policy.
+//! The EPMD TCP server: accept loops, one task per connection, and the I/O,
+//! timers and event reports around each connection's [`Session`].
 //!
 //! A connection carries one request and is closed after the reply, except an
 //! ALIVE2, whose connection holds the registration for as long as it stays open
-//! (§1, §4). [`run`] serves until its shutdown future completes or a KILL is
-//! accepted, then closes every connection and waits for their tasks.
+//! (§1, §4); the session decides which. [`run`] serves until its shutdown
+//! future completes or a KILL is accepted, then closes every connection and
+//! waits for their tasks.
 
 use std::fmt;
 use std::future::Future;
@@ -15,9 +17,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::codec::{self, Alive2Reply, FrameError, Request, RequestError};
-use crate::events::{DropReason, Event, EventSink, LocalCommand};
-use crate::registry::{creation_for_reply, Evict, Owner, RegisterError, Registry};
+use crate::events::{DropReason, Event, EventSink};
+use crate::registry::{creation_for_reply, Owner, RegisterError, Registry};
+use crate::session::{Action, Close, Outcome, Policy, Session};
 use crate::stats::Stats;
 
 /// OTP's default `-packet_timeout`, in seconds.
@@ -54,6 +56,16 @@ impl Config {
             delay_accept: None,
             delay_write: None,
             events: None,
+        }
+    }
+}
+
+impl Config {
+    /// What each connection's [`Session`] needs to know.
+    pub fn policy(&self) -> Policy {
+        Policy {
+            port: self.port,
+            relaxed: self.relaxed,
         }
     }
 }
@@ -197,7 +209,7 @@ async fn accept_loop(listener: TcpListener, ctx: Ctx) {
                     _ => false,
                 };
                 ctx.shared.stats.connection_accepted();
-                tokio::spawn(Connection::new(stream, peer, local, ctx.clone()).serve());
+                tokio::spawn(serve(stream, peer, local, ctx.clone()));
             }
             // Out of descriptors or similar: keep serving the connections we
             // have and retry, where OTP 25's epmd exits.
@@ -210,269 +222,179 @@ async fn accept_loop(listener: TcpListener, ctx: Ctx) {
     }
 }
 
-/// Why a connection is closed before its request is served (§1, §4).
-enum Unserved {
-    /// EOF or a read error after this many bytes.
-    Incomplete(usize),
-    Timeout,
-    Frame(FrameError),
-    Request(RequestError),
-}
-
-/// The local-only command a request is, if it is one (§7).
-fn local_only(request: &Request) -> Option<LocalCommand> {
-    match request {
-        Request::Alive2(_) => Some(LocalCommand::Alive2),
-        Request::Dump => Some(LocalCommand::Dump),
-        Request::Kill => Some(LocalCommand::Kill),
-        Request::Stop { .. } => Some(LocalCommand::Stop),
-        Request::PortPlease2 { .. } | Request::Names => None,
-    }
-}
-
-struct Connection {
-    stream: TcpStream,
-    peer: SocketAddr,
-    local: bool,
-    ctx: Ctx,
-}
-
-impl Connection {
-    fn new(stream: TcpStream, peer: SocketAddr, local: bool, ctx: Ctx) -> Self {
-        Connection {
-            stream,
-            peer,
-            local,
-            ctx,
-        }
-    }
-
-    async fn serve(mut self) {
-        let mut closing = self.ctx.closing.clone();
-        let request = tokio::select! {
-            r = self.read_request() => r,
-            _ = closing.wait_for(|c| *c) => return,
-        };
-        match request {
-            Ok(request) => self.dispatch(request).await,
-            Err(why) => self.report_unserved(&why),
-        }
-    }
-
-    fn report_unserved(&self, why: &Unserved) {
-        let peer = self.peer;
-        self.ctx.shared.emit(match why {
-            Unserved::Incomplete(got) => Event::Incomplete { peer, got: *got },
-            Unserved::Timeout => Event::Timeout { peer },
-            Unserved::Frame(e) => Event::Dropped {
-                peer,
-                reason: DropReason::Frame(e),
-            },
-            Unserved::Request(e) => Event::Dropped {
-                peer,
-                reason: DropReason::Request(e),
-            },
-        });
-    }
-
-    /// Reads one framed request. An error closes the connection without a
-    /// reply: EOF, error, silence beyond the packet timeout, or a bad frame.
-    async fn read_request(&mut self) -> Result<Request, Unserved> {
-        // OTP checks in whole seconds (closes when last_read + T < now), so a
-        // connection survives between T and T+1 seconds of silence; T+1 keeps
-        // every client that OTP would serve.
-        let limit = self.ctx.shared.config.packet_timeout + Duration::from_secs(1);
-        // On the heap, and only while reading: a connection task that holds a
-        // registration keeps none of it.
-        let mut buf = Vec::new();
-        loop {
-            let got = buf.len();
-            buf.resize(got + codec::next_read_len(&buf), 0);
-            let read = tokio::time::timeout(limit, self.stream.read(&mut buf[got..])).await;
-            let n = match read {
-                Ok(Ok(n)) if n > 0 => n,
-                Ok(_) => return Err(Unserved::Incomplete(got)),
-                Err(_) => return Err(Unserved::Timeout),
-            };
-            buf.truncate(got + n);
-            match codec::check_frame(&buf) {
-                Ok(None) => continue,
-                Ok(Some(body)) => return codec::parse_request(body).map_err(Unserved::Request),
-                Err(e) => return Err(Unserved::Frame(e)),
+/// Serves one connection: carries out its [`Session`]'s actions, with the
+/// socket, the timers and the event reports, until it closes or the server
+/// stops.
+async fn serve(mut stream: TcpStream, peer: SocketAddr, local: bool, ctx: Ctx) {
+    let shared = &*ctx.shared;
+    let owner = Owner::Connection {
+        fd: raw_fd(&stream),
+        peer,
+    };
+    let mut session = Session::new(shared.config.policy(), local, owner);
+    let mut closing = ctx.closing.clone();
+    // OTP checks in whole seconds (closes when last_read + T < now), so a
+    // connection survives between T and T+1 seconds of silence; T+1 keeps
+    // every client that OTP would serve.
+    let read_limit = shared.config.packet_timeout + Duration::from_secs(1);
+    let mut evicted = None;
+    loop {
+        match session.next_action() {
+            Action::Read(buf) => {
+                let read = tokio::select! {
+                    r = tokio::time::timeout(read_limit, stream.read(buf)) => r,
+                    _ = closing.wait_for(|c| *c) => return,
+                };
+                match read {
+                    Ok(Ok(n)) if n > 0 => session.received(n),
+                    Ok(_) => session.peer_closed(),
+                    Err(_) => session.timed_out(),
+                }
             }
-        }
-    }
-
-    async fn dispatch(mut self, request: Request) {
-        let shared = self.ctx.shared.clone();
-        let config = &shared.config;
-        let peer = self.peer;
-        shared.emit(Event::Received {
-            peer,
-            request: &request,
-        });
-        if let Some(command) = local_only(&request).filter(|_| !self.local) {
-            shared.emit(Event::RefusedNonLocal { peer, command });
-            return;
-        }
-        let reply = match request {
-            Request::Alive2(node) => return self.register(node).await,
-            Request::PortPlease2 { name } => {
-                codec::encode_port2_reply(shared.registry().lookup(&name))
+            Action::Dispatch(request) => {
+                shared.emit(Event::Received { peer, request });
+                let outcome = session.dispatch(&mut shared.registry(), || {
+                    let (tx, rx) = oneshot::channel::<()>();
+                    evicted = Some(rx);
+                    Box::new(move || {
+                        let _ = tx.send(());
+                    })
+                });
+                report(shared, peer, outcome);
             }
-            Request::Names => names_reply(&shared),
-            Request::Dump => dump_reply(&shared),
-            Request::Kill => return self.kill().await,
-            Request::Stop { name } if config.relaxed => stop_reply(&shared, &name),
-            Request::Stop { name } => {
-                shared.emit(Event::StopRefused { name: &name });
+            Action::Send(bytes) => {
+                let written = send(&mut stream, &shared.config, &mut closing, bytes).await;
+                session.sent(written);
+            }
+            Action::Hold => {
+                hold(&mut stream, evicted.take(), &mut closing).await;
+                session.hold_ended();
+            }
+            Action::Unregister => {
+                // Dropped outside the lock: the hook may own resources of its own.
+                let removed = session.unregister(&mut shared.registry());
+                // None: STOP or KILL ended it first and reported it.
+                if let Some(r) = &removed {
+                    shared.emit(Event::Unregistered {
+                        name: &r.node.name,
+                        port: r.node.port,
+                        creation: creation_for_reply(r.creation, r.node.highest_version >= 6),
+                    });
+                }
+                drop(removed);
+            }
+            Action::Close(close) => {
+                if report_close(shared, peer, close) {
+                    let _ = ctx.kill.try_send(());
+                }
                 return;
             }
-        };
-        self.send(&reply).await;
-    }
-
-    /// Writes a reply in one piece, after the `-delay_write` pause. A peer
-    /// that does not read gets as long as the packet timeout, and no longer
-    /// than the server runs.
-    async fn send(&mut self, bytes: &[u8]) -> bool {
-        let config = &self.ctx.shared.config;
-        let (delay, limit) = (config.delay_write, config.packet_timeout);
-        let mut closing = self.ctx.closing.clone();
-        let write = async {
-            if let Some(delay) = delay {
-                tokio::time::sleep(delay).await;
-            }
-            tokio::time::timeout(limit, self.stream.write_all(bytes)).await
-        };
-        tokio::select! {
-            r = write => matches!(r, Ok(Ok(()))),
-            _ = closing.wait_for(|c| *c) => false,
         }
     }
+}
 
-    async fn register(mut self, node: codec::NodeInfo) {
-        let name = node.name.clone();
-        let port = node.port;
-        let extended = node.highest_version >= 6;
-        let (evicted_tx, evicted_rx) = oneshot::channel::<()>();
-        let evict: Evict = Box::new(move || {
-            let _ = evicted_tx.send(());
-        });
-        let owner = Owner::Connection {
-            fd: raw_fd(&self.stream),
-            peer: self.peer,
-        };
-        let registered = self
-            .ctx
-            .shared
-            .registry()
-            .register(node, owner, Some(evict));
-        let shared = &self.ctx.shared;
-        match &registered {
-            Ok((_, counter)) => shared.emit(Event::Registered {
+/// Reports what a dispatched request did, after the registry's lock is
+/// released; runs the evict hook of a registration STOP removed.
+fn report(shared: &Shared, peer: SocketAddr, outcome: Outcome) {
+    match outcome {
+        Outcome::RefusedNonLocal(command) => shared.emit(Event::RefusedNonLocal { peer, command }),
+        Outcome::Registered {
+            name,
+            port,
+            creation,
+        } => shared.emit(Event::Registered {
+            name: &name,
+            port,
+            creation,
+        }),
+        Outcome::RegisterRefused {
+            name,
+            reason: RegisterError::NameTaken,
+        } => shared.emit(Event::NameTaken { name: &name }),
+        Outcome::RegisterRefused { name, reason } => shared.emit(Event::RegisterRefused {
+            name: &name,
+            reason: &reason,
+        }),
+        Outcome::Replied | Outcome::KillAccepted => {}
+        Outcome::KillRefused => shared.emit(Event::KillRefused),
+        Outcome::Stopped { name, removed } => {
+            shared.emit(Event::Stopped {
                 name: &name,
-                port,
-                creation: creation_for_reply(*counter, extended),
-            }),
-            Err(RegisterError::NameTaken) => shared.emit(Event::NameTaken { name: &name }),
-            Err(reason) => shared.emit(Event::RegisterRefused {
-                name: &name,
-                reason,
-            }),
-        }
-        let reply = Alive2Reply {
-            extended,
-            ok: registered.is_ok(),
-            creation: registered
-                .as_ref()
-                .map_or(codec::FAILED_CREATION, |&(_, c)| {
-                    creation_for_reply(c, extended)
-                }),
-        };
-        let written = self.send(&reply.encode()).await;
-        // A failed registration keeps its socket open too, until the peer acts.
-        if written {
-            self.hold(evicted_rx).await;
-        }
-        if let Ok((id, counter)) = registered {
-            // Dropped outside the lock: the hook may own resources of its own.
-            let removed = self.ctx.shared.registry().unregister(&name, id);
-            // None: STOP or KILL ended it first and reported it.
-            if removed.is_some() {
-                self.ctx.shared.emit(Event::Unregistered {
-                    name: &name,
-                    port,
-                    creation: creation_for_reply(counter, extended),
-                });
-            }
-            drop(removed);
-        }
-    }
-
-    /// Waits until the registration ends: any data, EOF or error from the peer,
-    /// eviction by STOP/KILL, or server shutdown (§3.1 step 10).
-    async fn hold(&mut self, evicted: oneshot::Receiver<()>) {
-        let mut closing = self.ctx.closing.clone();
-        let mut byte = [0u8; 1];
-        tokio::select! {
-            _ = self.stream.read(&mut byte) => {}
-            // A dropped hook (failed registration) is not an eviction.
-            Ok(()) = evicted => {}
-            _ = closing.wait_for(|c| *c) => {}
-        }
-    }
-
-    async fn kill(mut self) {
-        let shared = &self.ctx.shared;
-        let accepted = shared.config.relaxed || shared.registry().is_empty();
-        if !accepted {
-            shared.emit(Event::KillRefused);
-            self.send(codec::KILL_REFUSED).await;
-            return;
-        }
-        self.send(codec::KILL_OK).await;
-        self.ctx.shared.emit(Event::Killed);
-        let _ = self.ctx.kill.try_send(());
-    }
-}
-
-fn names_reply(shared: &Shared) -> Vec<u8> {
-    let registry = shared.registry();
-    let mut out = Vec::with_capacity(4 + registry.len() * 32);
-    out.extend_from_slice(&codec::encode_port_header(shared.config.port));
-    for r in registry.iter() {
-        codec::encode_names_line(&mut out, &r.node.name, r.node.port);
-    }
-    out
-}
-
-fn dump_reply(shared: &Shared) -> Vec<u8> {
-    let registry = shared.registry();
-    let mut out = codec::encode_port_header(shared.config.port).to_vec();
-    for r in registry.iter() {
-        codec::encode_dump_active_line(&mut out, &r.node.name, r.node.port, r.owner.fd());
-    }
-    for (name, port, fd) in registry.retired() {
-        codec::encode_dump_old_line(&mut out, name, port, fd);
-    }
-    out
-}
-
-fn stop_reply(shared: &Shared, name: &[u8]) -> Vec<u8> {
-    let removed = shared.registry().remove(name);
-    shared.emit(Event::Stopped {
-        name,
-        registered: removed.is_some(),
-    });
-    match removed {
-        Some(mut reg) => {
-            if let Some(evict) = reg.take_evict() {
+                registered: removed.is_some(),
+            });
+            if let Some(evict) = removed.and_then(|mut r| r.take_evict()) {
                 evict();
             }
-            codec::STOPPED.to_vec()
         }
-        None => [codec::NOEXIST, codec::STOPPED].concat(),
+        Outcome::StopRefused { name } => shared.emit(Event::StopRefused { name: &name }),
+    }
+}
+
+/// Reports why a connection closes; true when the server must stop (KILL).
+fn report_close(shared: &Shared, peer: SocketAddr, close: &Close) -> bool {
+    match close {
+        Close::Done => {}
+        Close::Kill => {
+            shared.emit(Event::Killed);
+            return true;
+        }
+        Close::Incomplete(got) => shared.emit(Event::Incomplete { peer, got: *got }),
+        Close::Timeout => shared.emit(Event::Timeout { peer }),
+        Close::Frame(e) => shared.emit(Event::Dropped {
+            peer,
+            reason: DropReason::Frame(e),
+        }),
+        Close::Request(e) => shared.emit(Event::Dropped {
+            peer,
+            reason: DropReason::Request(e),
+        }),
+    }
+    false
+}
+
+/// Writes a reply in one piece, after the `-delay_write` pause. A peer that
+/// does not read gets as long as the packet timeout, and no longer than the
+/// server runs.
+async fn send(
+    stream: &mut TcpStream,
+    config: &Config,
+    closing: &mut watch::Receiver<bool>,
+    bytes: &[u8],
+) -> bool {
+    let write = async {
+        if let Some(delay) = config.delay_write {
+            tokio::time::sleep(delay).await;
+        }
+        tokio::time::timeout(config.packet_timeout, stream.write_all(bytes)).await
+    };
+    tokio::select! {
+        r = write => matches!(r, Ok(Ok(()))),
+        _ = closing.wait_for(|c| *c) => false,
+    }
+}
+
+/// Waits until a registration ends: any data, EOF or error from the peer,
+/// eviction by STOP/KILL, or server shutdown (§3.1 step 10).
+async fn hold(
+    stream: &mut TcpStream,
+    evicted: Option<oneshot::Receiver<()>>,
+    closing: &mut watch::Receiver<bool>,
+) {
+    let evicted = async {
+        let sent = match evicted {
+            Some(rx) => rx.await.is_ok(),
+            None => false,
+        };
+        // A dropped hook (failed registration) is not an eviction.
+        if !sent {
+            std::future::pending::<()>().await;
+        }
+    };
+    let mut byte = [0u8; 1];
+    tokio::select! {
+        _ = stream.read(&mut byte) => {}
+        _ = evicted => {}
+        _ = closing.wait_for(|c| *c) => {}
     }
 }
 
