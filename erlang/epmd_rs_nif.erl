@@ -21,7 +21,10 @@
 -type registration() :: reference().
 -type held() :: reference().
 -type server_options() :: #{addresses := binary(), relaxed := boolean(),
-                            packet_timeout := non_neg_integer()}.
+                            packet_timeout := non_neg_integer(),
+                            remote_names := boolean(),
+                            max_connections := non_neg_integer(),
+                            max_connections_per_peer := non_neg_integer()}.
 -export_type([server/0, registration/0, held/0, server_options/0]).
 
 %% A stub runs only while the library is not loaded: load it, and if this

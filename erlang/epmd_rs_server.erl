@@ -90,8 +90,7 @@ configured_port() ->
         {ok, [[Port | _] | _]} ->
             list_to_integer(Port);
         error ->
-            _ = application:load(epmd_rs),
-            application:get_env(epmd_rs, port, ?DEFAULT_PORT)
+            env(port, ?DEFAULT_PORT)
     end.
 
 %% The distribution versions this node registers, as erl_epmd computes them:
@@ -237,7 +236,11 @@ log_mode(Mode, Port) ->
 
 %% Serve the port from this VM, or else use the EPMD that holds it.
 acquire(Port) ->
-    Options = #{addresses => <<>>, relaxed => relaxed(), packet_timeout => ?PACKET_TIMEOUT_MS},
+    Options = #{addresses => listen_addresses(), relaxed => relaxed(),
+                packet_timeout => ?PACKET_TIMEOUT_MS,
+                remote_names => not env(local_names_only, false),
+                max_connections => cap(max_connections),
+                max_connections_per_peer => cap(max_connections_per_peer)},
     case epmd_rs_nif:server_start(Port, Options, self()) of
         {ok, Server} ->
             {ok, {server, Server}};
@@ -252,12 +255,35 @@ acquire(Port) ->
             end
     end.
 
+%% An application variable. Distribution starts before any application, so
+%% the application is loaded here, which applies sys.config and `-epmd_rs'
+%% flags.
+env(Key, Default) ->
+    _ = application:load(epmd_rs),
+    application:get_env(epmd_rs, Key, Default).
+
+%% Where to listen, as OTP's -address list: the `address' application
+%% variable, then ERL_EPMD_ADDRESS (as a daemon started by erlexec would see
+%% it); `loopback_only' means 127.0.0.1 and ::1. Empty: every address.
+listen_addresses() ->
+    case env(loopback_only, false) of
+        true -> <<"127.0.0.1">>;
+        false -> unicode:characters_to_binary(env(address, os:getenv("ERL_EPMD_ADDRESS", "")))
+    end.
+
+%% A connection cap from the environment: 0 is none.
+cap(Key) ->
+    case env(Key, infinity) of
+        infinity -> 0;
+        N when is_integer(N), N > 0 -> N
+    end.
+
 %% STOP, and KILL while nodes are registered, are allowed as by OTP's epmd: when
 %% ERL_EPMD_RELAXED_COMMAND_CHECK is set at all, or by the application variable
 %% `relaxed_command_check'.
 relaxed() ->
     os:getenv("ERL_EPMD_RELAXED_COMMAND_CHECK") =/= false
-        orelse application:get_env(epmd_rs, relaxed_command_check, false) =:= true.
+        orelse env(relaxed_command_check, false) =:= true.
 
 %% Is the process holding the port an EPMD? It must answer NAMES.
 probe(Port) ->

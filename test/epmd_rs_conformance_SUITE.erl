@@ -47,7 +47,8 @@ run_battery(Config, Relaxed) ->
     Theirs = epmd_rs_test_lib:free_port(),
     {ok, Server} = epmd_rs_nif:server_start(
                      Ours, #{addresses => <<"127.0.0.1">>, relaxed => Relaxed,
-                             packet_timeout => 1000}, self()),
+                             packet_timeout => 1000, remote_names => true,
+                             max_connections => 0, max_connections_per_peer => 0}, self()),
     try
         Otp = epmd_rs_test_lib:start_otp_epmd(
                 [{port, Theirs} | Config],

@@ -160,7 +160,8 @@ local_registration_follows_owner(Config) ->
     Port = ?config(port, Config),
     {ok, Server} = epmd_rs_nif:server_start(
                      Port, #{addresses => <<"127.0.0.1">>, relaxed => false,
-                             packet_timeout => 60000}, self()),
+                             packet_timeout => 60000, remote_names => true,
+                             max_connections => 0, max_connections_per_peer => 0}, self()),
     try
         Parent = self(),
         Owner = spawn(fun() ->

@@ -7,11 +7,14 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
+-import(epmd_rs_test_lib, [wait_until/2]).
+
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
--export([full_mesh_across_hosts/1, remote_peers_get_only_lookups/1]).
+-export([full_mesh_across_hosts/1, remote_peers_get_only_lookups/1,
+         hardened_in_vm/1, hardened_binary/1]).
 %% Run inside peers.
--export([exchange/3]).
+-export([exchange/3, hold_connections/3]).
 
 -define(HOSTS, [1, 2, 3]).
 
@@ -19,7 +22,7 @@ suite() ->
     [{timetrap, {minutes, 3}}].
 
 all() ->
-    [full_mesh_across_hosts, remote_peers_get_only_lookups].
+    [full_mesh_across_hosts, remote_peers_get_only_lookups, hardened_in_vm, hardened_binary].
 
 init_per_suite(Config0) ->
     Config = epmd_rs_test_lib:init(Config0),
@@ -84,17 +87,73 @@ remote_peers_get_only_lookups(Config) ->
     %% Still serving, with its node still registered and nothing added.
     ?assertEqual(["a"], host_epmd_names(Config, 1)).
 
+%% The hardened profile in the VM, configured by the application
+%% environment, seen from other hosts: no listings for remote peers, a cap per
+%% peer address, and a server that listens on loopback only.
+hardened_in_vm(Config) ->
+    Hardened = ["-epmd_rs", "local_names_only", "true",
+                "-epmd_rs", "max_connections_per_peer", "3"],
+    _A1 = start_node(Config, 1, "a", [], Hardened),
+    A2 = start_node(Config, 2, "a"),
+    _A3 = start_node(Config, 3, "a", [], ["-epmd_rs", "loopback_only", "true"]),
+    Port = ?config(port, Config),
+    Ask = fun(Peer, Host, Body) -> peer:call(Peer, ?MODULE, exchange, [ip(Host), Port, frame(Body)]) end,
+    ?assertEqual({closed, <<>>}, Ask(A2, 1, "n")),
+    ?assertMatch({closed, <<$w, 0, _/binary>>}, Ask(A2, 1, "za")),
+    %% Three connections from host 2 are all it may hold open at once.
+    Holder = peer:call(A2, ?MODULE, hold_connections, [ip(1), Port, 3]),
+    ?assertEqual({closed, <<>>}, Ask(A2, 1, "za")),
+    true = peer:call(A2, erlang, exit, [Holder, kill]),
+    ok = wait_until(fun() -> case Ask(A2, 1, "za") of
+                                 {closed, <<$w, 0, _/binary>>} -> true;
+                                 _ -> false
+                             end end, 5000),
+    %% Host 3 listens on loopback only: other hosts cannot connect; its own
+    %% node registered locally.
+    ?assertEqual({error, econnrefused},
+                 peer:call(A2, gen_tcp, connect, [ip(3), Port, [], 2000])),
+    ?assertEqual(["a"], host_epmd_names(Config, 3)).
+
+%% The same options as flags of the epmd-rs binary, run on host 3.
+hardened_binary(Config) ->
+    Bin = filename:join([repo_root(), "target", "debug", "epmd-rs"]),
+    ?assert(filelib:is_regular(Bin)),
+    Port = epmd_rs_test_lib:free_port(),
+    Server = open_port({spawn_executable, ip_command()},
+                       [{args, ["netns", "exec", host_ns(Config, 3), "/bin/sh", "-c",
+                                %% Its log (stderr) is not this test's output.
+                                "exec \"$0\" \"$@\" 2>/dev/null", Bin, "-port",
+                                integer_to_list(Port), "-local_names_only",
+                                "-max_connections", "2"]}, exit_status]),
+    {os_pid, OsPid} = erlang:port_info(Server, os_pid),
+    try
+        A2 = start_node(Config, 2, "a"),
+        Ask = fun(Body) -> peer:call(A2, ?MODULE, exchange, [ip(3), Port, frame(Body)]) end,
+        ok = wait_until(fun() -> element(1, catch Ask("za")) =:= closed end, 5000),
+        ?assertEqual({closed, <<$w, 1>>}, Ask("za")),
+        ?assertEqual({closed, <<>>}, Ask("n")),
+        Holder = peer:call(A2, ?MODULE, hold_connections, [ip(3), Port, 2]),
+        ?assertEqual({closed, <<>>}, Ask("za")),
+        true = peer:call(A2, erlang, exit, [Holder, kill]),
+        ok = wait_until(fun() -> Ask("za") =:= {closed, <<$w, 1>>} end, 5000)
+    after
+        epmd_rs_test_lib:kill_os_pid(integer_to_list(OsPid))
+    end.
+
 %%% Peers and requests
 
 start_node(Config, Host, Name) ->
     start_node(Config, Host, Name, []).
 
 start_node(Config, Host, Name, Env) ->
+    start_node(Config, Host, Name, Env, []).
+
+start_node(Config, Host, Name, Env, Args) ->
     Erl = os:find_executable("erl"),
     epmd_rs_test_lib:start_peer(
       #{exec => {ip_command(), ["netns", "exec", host_ns(Config, Host), Erl]},
         name => list_to_atom(Name), host => ip_string(Host), longnames => true,
-        args => epmd_rs_test_lib:rs_args(Config),
+        args => epmd_rs_test_lib:rs_args(Config) ++ Args,
         env => [{"ERL_EPMD_PORT", epmd_rs_test_lib:port_string(Config)} | Env]}).
 
 node_name(Host, Name) ->
@@ -104,8 +163,21 @@ node_name(Host, Name) ->
 %% closed the connection (within 2 s) or left it open.
 exchange(Ip, Port, Request) ->
     {ok, S} = gen_tcp:connect(Ip, Port, [binary, {active, false}], 2000),
-    ok = gen_tcp:send(S, Request),
+    %% A server that refuses the connection may have closed it already.
+    _ = gen_tcp:send(S, Request),
     read_all(S, <<>>).
+
+%% Opens `N' connections and keeps them, idle, in a new process (returned)
+%% until it is killed.
+hold_connections(Ip, Port, N) ->
+    Parent = self(),
+    Pid = spawn(fun() ->
+                        Sockets = [element(2, {ok, _} = gen_tcp:connect(Ip, Port, [], 2000))
+                                   || _ <- lists:seq(1, N)],
+                        Parent ! {holding, self()},
+                        receive never -> Sockets end
+                end),
+    receive {holding, Pid} -> Pid end.
 
 read_all(S, Acc) ->
     case gen_tcp:recv(S, 0, 2000) of
@@ -134,6 +206,11 @@ ip(Host) -> {10, 77, Host, 1}.
 ip_string(Host) -> inet:ntoa(ip(Host)).
 
 host_ns(Config, Host) -> netns(?config(tag, Config), Host).
+
+%% The repository: _build/test/lib/epmd_rs/ebin is five levels below it.
+repo_root() ->
+    lists:foldl(fun(_, D) -> filename:dirname(D) end, filename:dirname(code:which(epmd_rs)),
+                lists:seq(1, 5)).
 
 netns(Tag, Host) -> "epmdrs-" ++ Tag ++ "-h" ++ integer_to_list(Host).
 

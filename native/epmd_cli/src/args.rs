@@ -49,6 +49,10 @@ pub struct ServerOptions {
     pub relaxed: bool,
     pub address: Option<String>,
     pub systemd: bool,
+    /// The hardened profile, ours (OTP has none of these).
+    pub local_names_only: bool,
+    pub max_connections: Option<usize>,
+    pub max_connections_per_peer: Option<usize>,
 }
 
 /// The environment variables epmd reads.
@@ -115,6 +119,14 @@ fn number(value: Option<&OsString>) -> Result<i32, Usage> {
     }
 }
 
+/// A positive count, strictly parsed (these flags are ours, not OTP's).
+fn count(value: Option<&OsString>) -> Result<usize, Usage> {
+    match value.and_then(|v| v.to_str()).map(str::parse::<usize>) {
+        Some(Ok(n)) if n > 0 => Ok(n),
+        _ => Err(Usage),
+    }
+}
+
 /// A delay in seconds; OTP passes it to `sleep(unsigned)`, so a negative
 /// value wraps to a very long pause.
 fn delay(value: Option<&OsString>) -> Result<Option<Duration>, Usage> {
@@ -133,6 +145,9 @@ pub fn parse(args: &[OsString], env: &Env) -> Result<Invocation, Usage> {
         relaxed: env.relaxed,
         address: env.address.clone(),
         systemd: false,
+        local_names_only: false,
+        max_connections: None,
+        max_connections_per_peer: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -183,6 +198,23 @@ pub fn parse(args: &[OsString], env: &Env) -> Result<Invocation, Usage> {
                 o.address = Some(value.ok_or(Usage)?.to_string_lossy().into_owned());
                 2
             }
+            // `-address 127.0.0.1` listens on 127.0.0.1 and ::1 only (§8).
+            b"-loopback_only" => {
+                o.address = Some("127.0.0.1".into());
+                1
+            }
+            b"-local_names_only" => {
+                o.local_names_only = true;
+                1
+            }
+            b"-max_connections" => {
+                o.max_connections = Some(count(value)?);
+                2
+            }
+            b"-max_connections_per_peer" => {
+                o.max_connections_per_peer = Some(count(value)?);
+                2
+            }
             b"-port" => {
                 o.port = number(value)? as u32;
                 2
@@ -215,7 +247,7 @@ pub fn parse(args: &[OsString], env: &Env) -> Result<Invocation, Usage> {
 /// Printed on standard error for any command line epmd does not accept.
 pub const USAGE: &str = "\
 usage: epmd [-d|-debug]... [-address LIST] [-port N] [-daemon|-systemd]
-            [-relaxed_command_check] [testing options]
+            [-relaxed_command_check] [hardening options] [testing options]
        epmd [-d|-debug] [-port N] -names|-started|-dump|-kill|-stop NAME
        epmd [-port N] -names --json
 
@@ -240,6 +272,17 @@ Server options
     -relaxed_command_check
         Accept -kill while nodes are registered, and accept -stop.
         Setting ERL_EPMD_RELAXED_COMMAND_CHECK (to anything) does the same.
+
+Hardening options (not in OTP's epmd)
+    -loopback_only
+        Listen on 127.0.0.1 and ::1 only (the same as -address 127.0.0.1).
+    -local_names_only
+        Answer -names (NAMES requests) from local peers only, so that
+        scanners learn nothing. Lookups of a single name stay open to all.
+    -max_connections N
+        Close at once any connection beyond N open ones.
+    -max_connections_per_peer N
+        Close at once any connection beyond N open ones from one address.
 
 Testing options
     -packet_timeout SECONDS
@@ -380,6 +423,30 @@ mod tests {
             &["-kill", "-port", "5"],
             &["-stop"],
             &["-stop", "a", "b"],
+        ] {
+            assert_eq!(parse(&args(bad), &Env::default()), Err(Usage), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn hardening_options() {
+        let o = serve(&[
+            "-loopback_only",
+            "-local_names_only",
+            "-max_connections",
+            "100",
+            "-max_connections_per_peer",
+            "5",
+        ]);
+        assert_eq!(o.address.as_deref(), Some("127.0.0.1"));
+        assert!(o.local_names_only);
+        assert_eq!(
+            (o.max_connections, o.max_connections_per_peer),
+            (Some(100), Some(5))
+        );
+        for bad in [
+            &["-max_connections", "0"][..],
+            &["-max_connections_per_peer", "x"],
         ] {
             assert_eq!(parse(&args(bad), &Env::default()), Err(Usage), "{bad:?}");
         }

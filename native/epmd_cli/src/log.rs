@@ -163,6 +163,11 @@ impl EventSink for Log {
             Event::AcceptFailed { error } => {
                 self.log(0, Printf, format_args!("error in accept: {error}"))
             }
+            Event::OverLimit { peer } => self.log(
+                0,
+                Printf,
+                format_args!("too many connections, closed one from {}", peer.ip()),
+            ),
         }
     }
 }

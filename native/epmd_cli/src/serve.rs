@@ -89,6 +89,9 @@ fn serve(listeners: Vec<std::net::TcpListener>, options: &ServerOptions, log: Ar
         delay_accept: options.delay_accept,
         delay_write: options.delay_write,
         events: Some(log.clone()),
+        remote_names: !options.local_names_only,
+        max_connections: options.max_connections,
+        max_connections_per_peer: options.max_connections_per_peer,
         ..Config::new(options.port)
     };
     let shared = Arc::new(Shared::new(config, Registry::new(cap)));

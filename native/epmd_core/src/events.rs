@@ -12,10 +12,12 @@ use std::net::SocketAddr;
 use crate::codec::{FrameError, Request, RequestError};
 use crate::registry::RegisterError;
 
-/// The requests only a local peer may send (§7).
+/// The requests only a local peer may send (§7), and NAMES when the hardened
+/// profile keeps listings local.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LocalCommand {
     Alive2,
+    Names,
     Dump,
     Kill,
     Stop,
@@ -25,6 +27,7 @@ impl fmt::Display for LocalCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             LocalCommand::Alive2 => "ALIVE2_REQ",
+            LocalCommand::Names => "NAMES_REQ",
             LocalCommand::Dump => "DUMP_REQ",
             LocalCommand::Kill => "KILL_REQ",
             LocalCommand::Stop => "STOP_REQ",
@@ -102,6 +105,8 @@ pub enum Event<'a> {
     StopRefused { name: &'a [u8] },
     /// `accept()` failed; the server retries.
     AcceptFailed { error: &'a io::Error },
+    /// A connection beyond the configured limits, closed at once.
+    OverLimit { peer: SocketAddr },
 }
 
 /// Receives the server's events. Called from the server's tasks, never while

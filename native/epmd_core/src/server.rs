@@ -7,6 +7,7 @@
 //! future completes or a KILL is accepted, then closes every connection and
 //! waits for their tasks.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -45,6 +46,13 @@ pub struct Config {
     pub delay_write: Option<Duration>,
     /// Where the server reports what it does; `None` costs nothing.
     pub events: Option<Arc<dyn EventSink>>,
+    /// The hardened profile (all off by default, as in OTP): answer NAMES
+    /// only to local peers, so that scanners learn nothing ...
+    pub remote_names: bool,
+    /// ... and cap the connections open at once, overall and per peer
+    /// address; a connection beyond a cap is closed at once, with no reply.
+    pub max_connections: Option<usize>,
+    pub max_connections_per_peer: Option<usize>,
 }
 
 impl Config {
@@ -56,16 +64,18 @@ impl Config {
             delay_accept: None,
             delay_write: None,
             events: None,
+            remote_names: true,
+            max_connections: None,
+            max_connections_per_peer: None,
         }
     }
-}
 
-impl Config {
     /// What each connection's [`Session`] needs to know.
     pub fn policy(&self) -> Policy {
         Policy {
             port: self.port,
             relaxed: self.relaxed,
+            remote_names: self.remote_names,
         }
     }
 }
@@ -79,6 +89,9 @@ impl fmt::Debug for Config {
             .field("delay_accept", &self.delay_accept)
             .field("delay_write", &self.delay_write)
             .field("events", &self.events.is_some())
+            .field("remote_names", &self.remote_names)
+            .field("max_connections", &self.max_connections)
+            .field("max_connections_per_peer", &self.max_connections_per_peer)
             .finish()
     }
 }
@@ -89,6 +102,39 @@ pub struct Shared {
     pub config: Config,
     pub stats: Stats,
     registry: Mutex<Registry>,
+    /// Open connections, overall and by peer address, for the caps.
+    open: Mutex<Open>,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    total: usize,
+    by_peer: HashMap<IpAddr, usize>,
+}
+
+/// A connection counted against the caps while it lives.
+struct Admitted {
+    shared: Arc<Shared>,
+    peer: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = lock(&self.shared.open);
+        open.total -= 1;
+        if let Some(n) = open.by_peer.get_mut(&self.peer) {
+            *n -= 1;
+            if *n == 0 {
+                open.by_peer.remove(&self.peer);
+            }
+        }
+    }
+}
+
+/// Poisoning is ignored: every critical section here completes its update
+/// before anything can panic.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shared {
@@ -97,7 +143,31 @@ impl Shared {
             config,
             stats: Stats::default(),
             registry: Mutex::new(registry),
+            open: Mutex::default(),
         }
+    }
+
+    /// Counts a new connection from `peer`, unless it would exceed a cap.
+    /// Without caps nothing is counted.
+    fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Option<Admitted>> {
+        let (max, per_peer) = (
+            self.config.max_connections,
+            self.config.max_connections_per_peer,
+        );
+        if max.is_none() && per_peer.is_none() {
+            return Some(None);
+        }
+        let mut open = lock(&self.open);
+        let from_peer = open.by_peer.get(&peer).copied().unwrap_or(0);
+        if max.is_some_and(|m| open.total >= m) || per_peer.is_some_and(|m| from_peer >= m) {
+            return None;
+        }
+        open.total += 1;
+        *open.by_peer.entry(peer).or_insert(0) += 1;
+        Some(Some(Admitted {
+            shared: self.clone(),
+            peer,
+        }))
     }
 
     /// Counts `event` and hands it to the configured sink.
@@ -112,9 +182,7 @@ impl Shared {
     /// updated (every mutation completes before it can panic), so poisoning is
     /// ignored rather than taking the whole server down.
     pub fn registry(&self) -> MutexGuard<'_, Registry> {
-        self.registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.registry)
     }
 }
 
@@ -204,12 +272,19 @@ async fn accept_loop(listener: TcpListener, ctx: Ctx) {
                 }
                 // getpeername(), as OTP asks: it fails once the client has
                 // reset, and OTP then counts the connection as non-local (§7).
-                let local = match (stream.peer_addr(), stream.local_addr()) {
-                    (Ok(p), Ok(l)) => is_local_peer(p, l),
-                    _ => false,
+                // The local address is needed only for a peer off loopback.
+                let local = match stream.peer_addr() {
+                    Ok(p) if p.ip().is_loopback() => true,
+                    Ok(p) => stream.local_addr().is_ok_and(|l| is_local_peer(p, l)),
+                    Err(_) => false,
                 };
                 ctx.shared.stats.connection_accepted();
-                tokio::spawn(serve(stream, peer, local, ctx.clone()));
+                match ctx.shared.admit(peer.ip()) {
+                    Some(admitted) => {
+                        tokio::spawn(serve(stream, peer, local, admitted, ctx.clone()));
+                    }
+                    None => ctx.shared.emit(Event::OverLimit { peer }),
+                }
             }
             // Out of descriptors or similar: keep serving the connections we
             // have and retry, where OTP 25's epmd exits.
@@ -225,7 +300,14 @@ async fn accept_loop(listener: TcpListener, ctx: Ctx) {
 /// Serves one connection: carries out its [`Session`]'s actions, with the
 /// socket, the timers and the event reports, until it closes or the server
 /// stops.
-async fn serve(mut stream: TcpStream, peer: SocketAddr, local: bool, ctx: Ctx) {
+/// `_admitted` keeps the connection counted against the caps until it ends.
+async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    local: bool,
+    _admitted: Option<Admitted>,
+    ctx: Ctx,
+) {
     let shared = &*ctx.shared;
     let owner = Owner::Connection {
         fd: raw_fd(&stream),

@@ -21,6 +21,9 @@ pub struct Policy {
     pub port: u32,
     /// Allow STOP, and KILL while nodes are registered (§7).
     pub relaxed: bool,
+    /// Answer NAMES from any peer, as OTP does; `false` keeps listings for
+    /// local peers (the hardened profile).
+    pub remote_names: bool,
 }
 
 /// What the connection must do next.
@@ -141,9 +144,10 @@ pub struct Session {
 }
 
 /// The local-only command a request is, if it is one (§7).
-fn local_only(request: &Request) -> Option<LocalCommand> {
+fn local_only(request: &Request, policy: &Policy) -> Option<LocalCommand> {
     match request {
         Request::Alive2(_) => Some(LocalCommand::Alive2),
+        Request::Names if !policy.remote_names => Some(LocalCommand::Names),
         Request::Dump => Some(LocalCommand::Dump),
         Request::Kill => Some(LocalCommand::Kill),
         Request::Stop { .. } => Some(LocalCommand::Stop),
@@ -231,7 +235,7 @@ impl Session {
             State::Ready(request) => request,
             other => misuse("dispatch", &other),
         };
-        if let Some(command) = local_only(&request).filter(|_| !self.local) {
+        if let Some(command) = local_only(&request, &self.policy).filter(|_| !self.local) {
             return Outcome::RefusedNonLocal(command);
         }
         match request {

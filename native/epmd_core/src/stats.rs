@@ -54,6 +54,8 @@ counters! {
     stopped,
     /// accept() failures (the server retries).
     accept_failed,
+    /// Connections closed at once: over the configured limits.
+    over_limit,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -89,6 +91,7 @@ impl Stats {
             Event::Stopped { .. } => &self.stopped,
             Event::StopRefused { .. } => &self.stop_refused,
             Event::AcceptFailed { .. } => &self.accept_failed,
+            Event::OverLimit { .. } => &self.over_limit,
         };
         bump(counter);
     }

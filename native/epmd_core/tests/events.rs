@@ -58,6 +58,7 @@ impl EventSink for Recorder {
             } => format!("stopped {} {registered}", name(n)),
             Event::StopRefused { name: n } => format!("stop refused {}", name(n)),
             Event::AcceptFailed { error } => format!("accept failed {error}"),
+            Event::OverLimit { peer } => format!("over limit {}", peer.ip()),
         };
         self.0.lock().unwrap().push(line);
     }

@@ -12,7 +12,7 @@ use epmd_core::codec::NodeInfo;
 use epmd_core::listen::{self, ListenAddr, ListenError};
 use epmd_core::registry::{creation_for_reply, Evict, Owner, Registry};
 use epmd_core::server::{self, Config, Exit, Shared};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -449,5 +449,45 @@ async fn bind_reports_a_held_port_as_in_use() {
     match listen::bind(&plan, port) {
         Err(ListenError::InUse(addr)) => assert_eq!(addr.port(), port),
         other => panic!("expected InUse, got {other:?}"),
+    }
+}
+
+/// The hardened profile's caps: a connection beyond them is closed at once,
+/// and a freed slot is usable again.
+#[tokio::test]
+async fn connection_caps_close_the_excess_at_once() {
+    for per_peer in [false, true] {
+        let server = TestServer::with(|c| {
+            if per_peer {
+                c.max_connections_per_peer = Some(2);
+            } else {
+                c.max_connections = Some(2);
+            }
+        })
+        .await;
+        let first = server.connect().await;
+        let _second = server.connect().await;
+        let mut third = server.connect().await;
+        assert_dropped(&mut third).await;
+        drop(first);
+        // Until the server has seen the close, a new connection is still
+        // over the cap and may be reset: only a served NAMES counts.
+        eventually("a slot frees up", || async {
+            let mut s = server.connect().await;
+            let mut reply = Vec::new();
+            s.write_all(b"\x00\x01n").await.is_ok()
+                && s.read_to_end(&mut reply).await.is_ok()
+                && reply.len() == 4
+        })
+        .await;
+        let over: u64 = server
+            .shared
+            .stats
+            .snapshot()
+            .into_iter()
+            .find(|(k, _)| *k == "over_limit")
+            .map(|(_, v)| v)
+            .unwrap();
+        assert!(over >= 1);
     }
 }

@@ -23,6 +23,7 @@ fn policy(relaxed: bool) -> Policy {
     Policy {
         port: PORT,
         relaxed,
+        remote_names: true,
     }
 }
 
@@ -263,6 +264,32 @@ fn local_only_requests_from_elsewhere_are_dropped() {
         );
         assert_eq!(trace[3..], run(true, true, &[])[1..], "registry untouched");
     }
+}
+
+/// The hardened profile: NAMES only for local peers; lookups stay open.
+#[test]
+fn local_names_only_refuses_remote_listings() {
+    let hardened = Policy {
+        remote_names: false,
+        ..policy(false)
+    };
+    let names = wire(&Request::Names);
+    let trace = run_on(&mut registry().0, hardened, false, &[&names]);
+    assert_eq!(
+        trace,
+        [
+            Step::Dispatch(Request::Names),
+            Step::RefusedNonLocal(LocalCommand::Names),
+            Step::Close(Close::Done)
+        ]
+    );
+    let local = run_on(&mut registry().0, hardened, true, &[&names]);
+    assert_eq!(local[1], Step::Replied);
+    let lookup = Request::PortPlease2 {
+        name: b"foo".to_vec(),
+    };
+    let remote = run_on(&mut registry().0, hardened, false, &[&wire(&lookup)]);
+    assert_eq!(remote[1], Step::Replied);
 }
 
 #[test]

@@ -60,12 +60,14 @@ fn kind(event: &Event<'_>) -> Option<&'static str> {
         Event::Stopped { .. } => "stopped",
         Event::StopRefused { .. } => "stop_refused",
         Event::AcceptFailed { .. } => "accept_failed",
+        Event::OverLimit { .. } => "over_limit",
     })
 }
 
 fn command(c: LocalCommand) -> &'static str {
     match c {
         LocalCommand::Alive2 => "alive2",
+        LocalCommand::Names => "names",
         LocalCommand::Dump => "dump",
         LocalCommand::Kill => "kill",
         LocalCommand::Stop => "stop",
@@ -145,7 +147,9 @@ fn meta<'a>(env: Env<'a>, event: &Event<'_>) -> Term<'a> {
                 (atoms::command(), atom(env, command(*c))),
             ],
         ),
-        Event::Timeout { peer: p } => term::map(env, &[(atoms::peer(), peer(p))]),
+        Event::Timeout { peer: p } | Event::OverLimit { peer: p } => {
+            term::map(env, &[(atoms::peer(), peer(p))])
+        }
         Event::Stopped {
             name: n,
             registered,

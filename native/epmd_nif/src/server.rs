@@ -92,7 +92,7 @@ fn listen_error<'a>(env: Env<'a>, e: &listen::ListenError) -> Term<'a> {
     }
 }
 
-/// `#{addresses, relaxed, packet_timeout}` from Erlang, every key present.
+/// The server's options from Erlang, every key present.
 #[derive(rustler::NifMap)]
 struct ServerOptions {
     /// OTP's `-address` list; empty for every address.
@@ -100,6 +100,11 @@ struct ServerOptions {
     relaxed: bool,
     /// Milliseconds.
     packet_timeout: u64,
+    /// The hardened profile: `false` answers NAMES to local peers only.
+    remote_names: bool,
+    /// Caps on open connections; 0 for none.
+    max_connections: usize,
+    max_connections_per_peer: usize,
 }
 
 /// Binds the EPMD port (synchronously, so bind errors come back here) and
@@ -120,6 +125,10 @@ fn server_start<'a>(
     config.events = Some(events.clone());
     config.relaxed = options.relaxed;
     config.packet_timeout = Duration::from_millis(options.packet_timeout);
+    config.remote_names = options.remote_names;
+    config.max_connections = (options.max_connections > 0).then_some(options.max_connections);
+    config.max_connections_per_peer =
+        (options.max_connections_per_peer > 0).then_some(options.max_connections_per_peer);
     let shared = Arc::new(Shared::new(config, Registry::default()));
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let resource = ResourceArc::new(ServerResource {
