@@ -7,9 +7,9 @@
 %% has started distribution, and so after epmd_rs:start_link/0 needs the NIFs.
 -module(epmd_rs_nif).
 
--export([server_start/3, server_stop/1, server_events/2, register_local/9, unregister_local/1,
+-export([server_start/3, server_stop/1, server_events/2, register_local/3, unregister_local/1,
          lookup/2, names/1, info/1, stats/1,
-         client_port_please/4, client_names/3, client_register/11,
+         client_port_please/4, client_names/3, client_register/5,
          client_unregister/1]).
 
 -export([load_error/0]).
@@ -20,12 +20,15 @@
 -type server() :: reference().
 -type registration() :: reference().
 -type held() :: reference().
+%% {Name, Port, NodeType, Protocol, HighestVersion, LowestVersion, Extra}
+-type node_info() :: {binary(), inet:port_number(), byte(), byte(), non_neg_integer(),
+                      non_neg_integer(), binary()}.
 -type server_options() :: #{addresses := binary(), relaxed := boolean(),
                             packet_timeout := non_neg_integer(),
                             remote_names := boolean(),
                             max_connections := non_neg_integer(),
                             max_connections_per_peer := non_neg_integer()}.
--export_type([server/0, registration/0, held/0, server_options/0]).
+-export_type([server/0, registration/0, held/0, server_options/0, node_info/0]).
 
 %% A stub runs only while the library is not loaded: load it, and if this
 %% call did, make the call again, now to the NIF.
@@ -71,8 +74,7 @@ priv_dir() ->
 server_start(Port, Options, Owner) -> ?NIF(server_start(Port, Options, Owner)).
 server_stop(Server) -> ?NIF(server_stop(Server)).
 server_events(Server, On) -> ?NIF(server_events(Server, On)).
-register_local(Server, Name, Port, Type, Proto, High, Low, Extra, Owner) ->
-    ?NIF(register_local(Server, Name, Port, Type, Proto, High, Low, Extra, Owner)).
+register_local(Server, Node, Owner) -> ?NIF(register_local(Server, Node, Owner)).
 unregister_local(Registration) -> ?NIF(unregister_local(Registration)).
 lookup(Server, Name) -> ?NIF(lookup(Server, Name)).
 names(Server) -> ?NIF(names(Server)).
@@ -82,7 +84,6 @@ inject_panic() -> ?NIF(inject_panic()).
 client_port_please(Ip, Port, Name, TimeoutMs) ->
     ?NIF(client_port_please(Ip, Port, Name, TimeoutMs)).
 client_names(Ip, Port, TimeoutMs) -> ?NIF(client_names(Ip, Port, TimeoutMs)).
-client_register(Ip, Port, Name, NodePort, Type, Proto, High, Low, Extra, TimeoutMs, Owner) ->
-    ?NIF(client_register(Ip, Port, Name, NodePort, Type, Proto, High, Low, Extra, TimeoutMs,
-                         Owner)).
+client_register(Ip, Port, Node, TimeoutMs, Owner) ->
+    ?NIF(client_register(Ip, Port, Node, TimeoutMs, Owner)).
 client_unregister(Handle) -> ?NIF(client_unregister(Handle)).

@@ -305,16 +305,18 @@ probe_reason(Other) -> io_lib:format("~p", [Other]).
 
 do_register(#{name := Name, port := Port, family := Family}, #state{mode = Mode, port = EpmdPort}) ->
     {Low, High} = dist_versions(),
+    %% As erl_epmd registers: a normal node ($M) over TCP/IP (0), no extra.
+    Node = {Name, Port, $M, 0, High, Low, <<>>},
     case Mode of
         {server, Server} ->
-            case epmd_rs_nif:register_local(Server, Name, Port, $M, 0, High, Low, <<>>, self()) of
+            case epmd_rs_nif:register_local(Server, Node, self()) of
                 {ok, Creation, Registration} -> {ok, Creation, {local, Registration}};
                 {error, _} = Error -> Error
             end;
         client ->
             Loopback = case Family of inet -> <<"127.0.0.1">>; inet6 -> <<"::1">> end,
-            Handle = epmd_rs_nif:client_register(Loopback, EpmdPort, Name, Port, $M, 0, High,
-                                                 Low, <<>>, ?REGISTER_TIMEOUT_MS, self()),
+            Handle = epmd_rs_nif:client_register(Loopback, EpmdPort, Node, ?REGISTER_TIMEOUT_MS,
+                                                 self()),
             receive
                 {epmd_rs_reply, Handle, {ok, Creation}} -> {ok, Creation, {remote, Handle}};
                 {epmd_rs_reply, Handle, {error, _} = Error} -> Error

@@ -10,7 +10,7 @@ use rustler::{Encoder, Env, LocalPid, Monitor, NifResult, OwnedEnv, Resource, Re
 use tokio::sync::oneshot;
 
 use epmd_core::client::{self, ClientError};
-use epmd_core::codec::{NodeInfo, ReplyError};
+use epmd_core::codec::ReplyError;
 
 use crate::runtime;
 use crate::term::{self, atoms};
@@ -126,31 +126,16 @@ impl Resource for HeldResource {
 /// `{epmd_rs_reply, Handle, {ok, Creation} | {error, Reason}}`, and `owner`
 /// later gets `{epmd_rs_registration_ended, Handle}` if the server ends it.
 #[rustler::nif]
-#[allow(clippy::too_many_arguments)]
 fn client_register<'a>(
     env: Env<'a>,
     ip: String,
     port: u16,
-    name: Binary<'a>,
-    node_port: u16,
-    node_type: u8,
-    protocol: u8,
-    highest_version: u16,
-    lowest_version: u16,
-    extra: Binary<'a>,
+    node: term::NodeTuple<'a>,
     timeout_ms: u64,
     owner: LocalPid,
 ) -> NifResult<ResourceArc<HeldResource>> {
     let addr = socket_addr(&ip, port)?;
-    let node = NodeInfo {
-        port: node_port,
-        node_type,
-        protocol,
-        highest_version,
-        lowest_version,
-        name: name.as_slice().to_vec(),
-        extra: extra.as_slice().to_vec(),
-    };
+    let node = term::node_from_tuple(node);
     let timeout = Duration::from_millis(timeout_ms);
     let (cancel_tx, cancel_rx) = oneshot::channel::<()>();
     let handle = ResourceArc::new(HeldResource {

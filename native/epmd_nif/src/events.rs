@@ -98,15 +98,8 @@ fn meta<'a>(env: Env<'a>, event: &Event<'_>) -> Term<'a> {
             name: n,
             port,
             creation,
-        } => term::map(
-            env,
-            &[
-                (atoms::name(), name(n)),
-                (atoms::port(), port.encode(env)),
-                (atoms::creation(), creation.encode(env)),
-            ],
-        ),
-        Event::Unregistered {
+        }
+        | Event::Unregistered {
             name: n,
             port,
             creation,

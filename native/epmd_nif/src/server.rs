@@ -9,7 +9,6 @@ use rustler::types::binary::Binary;
 use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc, Term};
 use tokio::sync::oneshot;
 
-use epmd_core::codec::NodeInfo;
 use epmd_core::listen;
 use epmd_core::registry::{
     creation_for_reply, Evict, Owner, RegisterError, RegistrationId, Registry,
@@ -186,32 +185,19 @@ fn register_error(e: &RegisterError) -> rustler::Atom {
     }
 }
 
-/// Registers a node of this VM for as long as `owner` lives. Returns
-/// `{ok, Creation, Registration}`; `owner` gets `{epmd_rs_evicted, Registration}`
-/// if a STOP or KILL removes it.
+/// Registers a node of this VM (see `term::NodeTuple`) for as long as
+/// `owner` lives. Returns `{ok, Creation, Registration}`; `owner` gets
+/// `{epmd_rs_evicted, Registration}` if a STOP or KILL removes it.
 #[rustler::nif]
-#[allow(clippy::too_many_arguments)]
 fn register_local<'a>(
     env: Env<'a>,
     server: ResourceArc<ServerResource>,
-    name: Binary<'a>,
-    port: u16,
-    node_type: u8,
-    protocol: u8,
-    highest_version: u16,
-    lowest_version: u16,
-    extra: Binary<'a>,
+    node: term::NodeTuple<'a>,
     owner: LocalPid,
 ) -> Term<'a> {
-    let node = NodeInfo {
-        port,
-        node_type,
-        protocol,
-        highest_version,
-        lowest_version,
-        name: name.as_slice().to_vec(),
-        extra: extra.as_slice().to_vec(),
-    };
+    let node = term::node_from_tuple(node);
+    let highest_version = node.highest_version;
+    let name = node.name.clone();
     let shared = &server.shared;
     // The registry keeps the resource (and with it the monitor) alive while
     // the name is registered; `evict` carries it.
@@ -224,7 +210,7 @@ fn register_local<'a>(
     let registration = ResourceArc::new(LocalRegistration {
         shared: Arc::downgrade(shared),
         owners: server.owners.clone(),
-        name: name.as_slice().to_vec(),
+        name,
         id,
     });
     lock(&server.owners).insert(id, owner);

@@ -92,3 +92,21 @@ pub fn socket_addr<'a>(env: Env<'a>, addr: &SocketAddr) -> Term<'a> {
     };
     (ip, addr.port()).encode(env)
 }
+
+/// `{Name, Port, NodeType, Protocol, HighestVersion, LowestVersion, Extra}`:
+/// a node to register, as Erlang passes it.
+pub type NodeTuple<'a> = (Binary<'a>, u16, u8, u8, u16, u16, Binary<'a>);
+
+pub fn node_from_tuple(
+    (name, port, node_type, protocol, highest_version, lowest_version, extra): NodeTuple<'_>,
+) -> NodeInfo {
+    NodeInfo {
+        port,
+        node_type,
+        protocol,
+        highest_version,
+        lowest_version,
+        name: name.as_slice().to_vec(),
+        extra: extra.as_slice().to_vec(),
+    }
+}
