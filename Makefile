@@ -26,8 +26,10 @@ deps:
 	fi
 	@command -v cargo >/dev/null || { echo "cargo (Rust >= 1.91) is required: https://rustup.rs"; exit 1; }
 
+# The NIF (through rebar3's hook) and the epmd-rs binary.
 build: deps
 	$(REBAR) compile
+	cargo build --release --locked -p epmd_cli
 
 rust-test: deps
 	cargo fmt --all -- --check
