@@ -165,7 +165,12 @@ pub fn free_port() -> io::Result<u16> {
 pub fn cpu_time(pid: u32) -> io::Result<Duration> {
     let mut total = 0u64;
     for task in std::fs::read_dir(format!("/proc/{pid}/task"))? {
-        let stat = std::fs::read_to_string(task?.path().join("schedstat"))?;
+        // A thread may end between the listing and the read.
+        let stat = match std::fs::read_to_string(task?.path().join("schedstat")) {
+            Ok(stat) => stat,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
         total += stat
             .split_whitespace()
             .next()
