@@ -158,10 +158,7 @@ port_held_by_non_epmd_fails_boot(Config) ->
 %% The NIF directly: a registration owned by a process ends when it dies.
 local_registration_follows_owner(Config) ->
     Port = ?config(port, Config),
-    {ok, Server} = epmd_rs_nif:server_start(
-                     Port, #{addresses => <<"127.0.0.1">>, relaxed => false,
-                             packet_timeout => 60000, remote_names => true,
-                             max_connections => 0, max_connections_per_peer => 0}, self()),
+    Server = epmd_rs_test_lib:start_server(Port, #{}),
     try
         Parent = self(),
         Owner = spawn(fun() ->
@@ -183,10 +180,7 @@ local_registration_follows_owner(Config) ->
                      epmd_rs_nif:register_local(Server, {<<"late">>, 1, $M, 0, 6, 5, <<>>}, Dead)),
         ?assertEqual(noport, epmd_rs_nif:lookup(Server, <<"late">>))
     after
-        ok = epmd_rs_nif:server_stop(Server),
-        receive {epmd_rs_server_stopped, Server, shutdown} -> ok
-        after 5000 -> ct:fail(server_did_not_stop)
-        end
+        shutdown = epmd_rs_test_lib:stop_server(Server)
     end.
 
 port_from_application_env(Config) ->

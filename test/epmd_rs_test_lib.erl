@@ -9,7 +9,7 @@
 -export([init/1, cleanup/0, free_port/0, port_string/1, rs_args/1,
          start_peer/1, start_peer/3, start_peer/4, kill_peer/1, kill_os_pid/1,
          listed_names/4, epmd_cli/2, epmd_cli_names/1, start_otp_epmd/1, start_otp_epmd/2, run_erl/2, run_erl/3,
-         run/3,
+         run/3, start_server/2, stop_server/1,
          wait_until/2]).
 %% Run inside peers: a logger handler that keeps events in a table.
 -export([start_log_collector/0, log/2, long_schedules_during_nif_load/1]).
@@ -217,4 +217,19 @@ collect_monitor(Acc) ->
             collect_monitor(case Nif of [] -> Acc; _ -> [Report | Acc] end);
         {report, From} ->
             From ! {reports, Acc}
+    end.
+
+%% An in-VM server of this (the test) VM, through the NIF, on loopback; the
+%% options default to OTP's behaviour.
+start_server(Port, Options) ->
+    Defaults = #{addresses => <<"127.0.0.1">>, relaxed => false, packet_timeout => 60000,
+                 remote_names => true, max_connections => 0, max_connections_per_peer => 0},
+    {ok, Server} = epmd_rs_nif:server_start(Port, maps:merge(Defaults, Options), self()),
+    Server.
+
+%% Stops it and waits until it has stopped; returns why it stopped.
+stop_server(Server) ->
+    ok = epmd_rs_nif:server_stop(Server),
+    receive {epmd_rs_server_stopped, Server, Why} -> Why
+    after 5000 -> ct:fail(server_did_not_stop)
     end.

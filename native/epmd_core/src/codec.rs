@@ -98,6 +98,22 @@ pub struct NodeInfo {
     pub extra: Vec<u8>,
 }
 
+impl NodeInfo {
+    /// A node as `erl_epmd` registers one: normal (`M`), TCP/IP, distribution
+    /// versions 5..6, no extra.
+    pub fn normal(name: impl Into<Vec<u8>>, port: u16) -> Self {
+        NodeInfo {
+            port,
+            node_type: b'M',
+            protocol: 0,
+            highest_version: 6,
+            lowest_version: 5,
+            name: name.into(),
+            extra: Vec::new(),
+        }
+    }
+}
+
 /// A decoded request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
@@ -464,13 +480,8 @@ mod tests {
 
     fn node(name: &[u8], extra: &[u8]) -> NodeInfo {
         NodeInfo {
-            port: 1234,
-            node_type: 77,
-            protocol: 0,
-            highest_version: 6,
-            lowest_version: 5,
-            name: name.to_vec(),
             extra: extra.to_vec(),
+            ..NodeInfo::normal(name, 1234)
         }
     }
 

@@ -299,15 +299,7 @@ mod tests {
     const NOW: u32 = 1_795_672_902;
 
     fn node(name: &str, port: u16) -> NodeInfo {
-        NodeInfo {
-            port,
-            node_type: 77,
-            protocol: 0,
-            highest_version: 6,
-            lowest_version: 5,
-            name: name.as_bytes().to_vec(),
-            extra: Vec::new(),
-        }
+        NodeInfo::normal(name, port)
     }
 
     fn registry() -> Registry {

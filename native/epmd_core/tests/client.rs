@@ -14,13 +14,8 @@ const T: Duration = Duration::from_secs(5);
 
 fn node(name: &str, port: u16) -> NodeInfo {
     NodeInfo {
-        port,
-        node_type: 77,
-        protocol: 0,
-        highest_version: 6,
-        lowest_version: 5,
-        name: name.as_bytes().to_vec(),
         extra: b"EX\0\x01".to_vec(),
+        ..NodeInfo::normal(name, port)
     }
 }
 

@@ -324,15 +324,7 @@ fn register_in_vm(shared: &Shared, name: &str) -> Arc<AtomicUsize> {
     let hook: Evict = Box::new(move || {
         count.fetch_add(1, Ordering::SeqCst);
     });
-    let node = NodeInfo {
-        port: 4242,
-        node_type: 77,
-        protocol: 0,
-        highest_version: 6,
-        lowest_version: 5,
-        name: name.as_bytes().to_vec(),
-        extra: Vec::new(),
-    };
+    let node = NodeInfo::normal(name, 4242);
     shared
         .registry()
         .register(node, Owner::Local, Some(hook))

@@ -35,15 +35,7 @@ fn owner() -> Owner {
 }
 
 fn node(name: &[u8], port: u16) -> NodeInfo {
-    NodeInfo {
-        port,
-        node_type: 77,
-        protocol: 0,
-        highest_version: 6,
-        lowest_version: 5,
-        name: name.to_vec(),
-        extra: Vec::new(),
-    }
+    NodeInfo::normal(name, port)
 }
 
 fn wire(request: &Request) -> Vec<u8> {
