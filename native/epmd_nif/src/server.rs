@@ -195,6 +195,7 @@ fn register_local<'a>(
     node: term::NodeTuple<'a>,
     owner: LocalPid,
 ) -> Term<'a> {
+    term::charge(env, 1);
     let node = term::node_from_tuple(node);
     let highest_version = node.highest_version;
     let name = node.name.clone();
@@ -254,6 +255,7 @@ fn unregister_local(registration: ResourceArc<LocalRegistration>) -> rustler::At
 /// Highest, Lowest, Extra}` or `noport`.
 #[rustler::nif]
 fn lookup<'a>(env: Env<'a>, server: ResourceArc<ServerResource>, name: Binary<'a>) -> Term<'a> {
+    term::charge(env, 1);
     match server.shared.registry().lookup(name.as_slice()) {
         Some(n) => term::node_info(env, n),
         None => atoms::noport().encode(env),
@@ -264,6 +266,7 @@ fn lookup<'a>(env: Env<'a>, server: ResourceArc<ServerResource>, name: Binary<'a
 #[rustler::nif]
 fn names<'a>(env: Env<'a>, server: ResourceArc<ServerResource>) -> Term<'a> {
     let registry = server.shared.registry();
+    term::charge(env, registry.len());
     let list: Vec<Term<'a>> = registry
         .iter()
         .map(|r| (term::binary(env, &r.node.name), r.node.port).encode(env))
@@ -279,6 +282,7 @@ fn names<'a>(env: Env<'a>, server: ResourceArc<ServerResource>) -> Term<'a> {
 fn info<'a>(env: Env<'a>, server: ResourceArc<ServerResource>) -> Term<'a> {
     let owners = lock(&server.owners);
     let registry = server.shared.registry();
+    term::charge(env, registry.len());
     let mut list: Vec<Term<'a>> = registry
         .iter()
         .map(|r| {

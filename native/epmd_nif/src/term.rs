@@ -110,3 +110,11 @@ pub fn node_from_tuple(
         extra: extra.as_slice().to_vec(),
     }
 }
+
+/// Charges the calling process for a NIF's work: 1% of a timeslice, plus 1%
+/// per 100 registry entries touched. Uncharged, a process calling cheap NIFs
+/// in a loop would run for milliseconds before the scheduler takes it off.
+pub fn charge(env: Env<'_>, entries: usize) {
+    let percent = 1 + i32::try_from(entries / 100).unwrap_or(i32::MAX).min(99);
+    rustler::schedule::consume_timeslice(env, percent);
+}
