@@ -9,7 +9,7 @@
 -import(epmd_rs_test_lib, [free_port/0, port_string/1, rs_args/1, start_peer/1, start_peer/3,
                            start_peer/4, kill_peer/1, listed_names/4, epmd_cli/2,
                            epmd_cli_names/1, start_otp_epmd/1, run_erl/2, run_erl/3,
-                           wait_until/2]).
+                           start_tty/3, expect/2, tty_exit/1, wait_until/2]).
 
 -export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
          init_per_testcase/2, end_per_testcase/2]).
@@ -31,7 +31,8 @@
          nif_panic_is_an_erlang_error/1,
          nifs_never_hold_a_scheduler/1,
          owner_crash_loses_nobody_for_long/1,
-         killed_node_restarts_at_once_under_its_name/1]).
+         killed_node_restarts_at_once_under_its_name/1,
+         helper_vms_inherit_flags/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -55,7 +56,8 @@ all() ->
      nif_panic_is_an_erlang_error,
      nifs_never_hold_a_scheduler,
      owner_crash_loses_nobody_for_long,
-     killed_node_restarts_at_once_under_its_name].
+     killed_node_restarts_at_once_under_its_name,
+     helper_vms_inherit_flags].
 
 init_per_suite(Config) ->
     epmd_rs_test_lib:init(Config).
@@ -379,7 +381,122 @@ killed_node_restarts_at_once_under_its_name(Config) ->
      || {Name, Kind} <- [{"b", rs}, {"c", stock}]],
     ?assertEqual(["a", "b", "c"], epmd_cli_names(Config)).
 
+%% Helper VMs (remote shells, rpc scripts) that inherit -epmd_module epmd_rs
+%% through the environment, and erl_call, next to an epmd_rs node: what the
+%% README's "Remote shells, rpc and erl_call" says and quotes.
+helper_vms_inherit_flags(Config) ->
+    Srv = start_peer(Config, "helpers_srv", rs),
+    Node = atom_to_list(peer:call(Srv, erlang, node, [])),
+    Cookie = atom_to_list(peer:call(Srv, erlang, get_cookie, [])),
+    %% The directory that holds this build's epmd_rs/{ebin,priv}.
+    Lib = filename:dirname(code:lib_dir(epmd_rs)),
+    Dump = filename:join(?config(priv_dir, Config), "helper_crash.dump"),
+    Env = fun(Vars) ->
+                  Base = #{"ERL_EPMD_PORT" => port_string(Config), "ERL_CRASH_DUMP" => Dump,
+                           "ERL_AFLAGS" => false, "ERL_FLAGS" => false, "ERL_ZFLAGS" => false,
+                           "ERL_LIBS" => false},
+                  maps:to_list(maps:merge(Base, maps:from_list(Vars)))
+          end,
+    Inherit = {"ERL_FLAGS", "-epmd_module epmd_rs"},
+    Helper = fun(Name, Args, Vars, Eval) ->
+                     {Status, Raw} = epmd_rs_test_lib:run(
+                                       os:find_executable("erl"),
+                                       ["-noshell", "-sname", Name, "-setcookie", Cookie,
+                                        "-start_epmd", "false" | Args] ++ ["-eval", Eval],
+                                       Env(Vars)),
+                     %% Reports and the halt message end their lines with \r\n.
+                     Out = re:replace(Raw, "\r\n", "\n", [global, unicode, {return, list}]),
+                     ct:log("~s ~p ~p: exit status ~b~n~ts", [Name, Vars, Args, Status, Out]),
+                     {Status, Out}
+             end,
+    Reach = lists:flatten(io_lib:format(
+                            "io:format(\"mod=~~p ping=~~p rpc=~~p~~n\", [net_kernel:epmd_module(), "
+                            "net_adm:ping('~s'), erpc:call('~s', epmd_rs, mode, [])]), halt().",
+                            [Node, Node])),
+    Reached = "ping=pong rpc=server",
+    %% Without the code, the kernel dies with the lines the README quotes.
+    {Status1, Out1} = Helper("helper1", [], [Inherit], "halt(0)."),
+    ?assertEqual(1, Status1),
+    [?assertNotEqual(nomatch, string:find(Out1, Line), Line)
+     || Line <- ["    supervisor: {local,net_sup}\n    errorContext: start_error\n"
+                 "    reason: {'EXIT',\n                {undef,\n"
+                 "                    [{epmd_rs,start_link,[],[]},",
+                 "Kernel pid terminated (application_controller) ({application_start_failure,"
+                 "kernel,{{shutdown,{failed_to_start_child,net_sup,{shutdown,"
+                 "{failed_to_start_child,epmd_rs,{'EXIT',{undef,[{epmd_rs,start_link,[],[]},",
+                 "Crash dump is being written to: " ++ Dump ++ "...done",
+                 "{\"Kernel pid terminated\",application_controller,"]],
+    %% Without -sname the VM boots; starting distribution returns the undef.
+    {0, Out0} = epmd_rs_test_lib:run(os:find_executable("erl"),
+                                     ["-noshell", "-start_epmd", "false", "-eval",
+                                      "io:format(\"~p~n\", [net_kernel:start(helper0, "
+                                      "#{name_domain => shortnames})]), halt(0)."],
+                                     Env([Inherit])),
+    ?assertMatch({match, _}, re:run(Out0, "^\\{error,.*\\{undef,\\s*"
+                                          "\\[\\{epmd_rs,start_link,\\[\\],\\[\\]\\}",
+                                    [multiline, dotall])),
+    %% ERL_LIBS next to the flag: the helper boots (a client: the node holds
+    %% the port) and reaches the node.
+    {Status2, Out2} = Helper("helper2", [], [Inherit, {"ERL_LIBS", Lib}], Reach),
+    ?assertEqual({0, "mod=epmd_rs " ++ Reached}, {Status2, string:trim(Out2)}),
+    %% -pa finds the NIF library next to ebin.
+    {Status3, Out3} = Helper("helper3", ["-pa", filename:join([Lib, "epmd_rs", "ebin"])],
+                             [Inherit], Reach),
+    ?assertEqual({0, "mod=epmd_rs " ++ Reached}, {Status3, string:trim(Out3)}),
+    %% The first -epmd_module wins: the helper's own overrides ERL_FLAGS and
+    %% ERL_ZFLAGS (appended to its command line), not ERL_AFLAGS (prepended).
+    Stock = ["-epmd_module", "erl_epmd"],
+    [?assertEqual({0, "mod=erl_epmd " ++ Reached},
+                  begin {S, O} = Helper(Name, Stock, [{Var, "-epmd_module epmd_rs"}], Reach),
+                        {S, string:trim(O)}
+                  end)
+     || {Name, Var} <- [{"helper4", "ERL_FLAGS"}, {"helper5", "ERL_ZFLAGS"}]],
+    {Status6, Out6} = Helper("helper6", Stock, [{"ERL_AFLAGS", "-epmd_module epmd_rs"}], Reach),
+    ?assertNotEqual(0, Status6),
+    ?assertNotEqual(nomatch, string:find(Out6, "{undef,[{epmd_rs,start_link,[],[]},")),
+    %% erl_call (C, ei's own EPMD client) needs nothing of ours.
+    {Status7, Out7} = epmd_rs_test_lib:run(erl_call(), ["-sname", Node, "-c", Cookie,
+                                                        "-a", "epmd_rs mode"],
+                                           Env([Inherit])),
+    ?assertEqual({0, "server"}, {Status7, Out7}),
+    %% A remote shell from a helper with the code, reaching the node; and ^G q
+    %% ends the helper only.
+    Remsh = ["-hidden", "-setcookie", Cookie, "-start_epmd", "false", "-remsh", Node],
+    {Tty, _} = start_tty(os:find_executable("erl"), ["-sname", "helper8" | Remsh],
+                         Env([Inherit, {"ERL_LIBS", Lib}])),
+    _ = expect(Tty, "(" ++ Node ++ ")1> "),
+    true = port_command(Tty, "io:format(\"at ~p: ~p~n\", [node(), epmd_rs:mode()]).\r"),
+    _ = expect(Tty, "at " ++ Node ++ ": server"),
+    _ = expect(Tty, "(" ++ Node ++ ")2> "),
+    true = port_command(Tty, [7]),
+    _ = expect(Tty, " --> "),
+    true = port_command(Tty, "q\r"),
+    ?assertMatch({0, _}, tty_exit(Tty)),
+    %% Without the code and without -sname (OTP 25 names the helper itself, once
+    %% booted), the shell dies and the helper stays up.
+    {Tty9, OsPid9} = start_tty(os:find_executable("erl"), Remsh, Env([Inherit])),
+    %% The shell's end and the logged reports come in either order.
+    Seen = expect(Tty9, "Could not connect to \"" ++ Node ++ "\""),
+    ?assertNotEqual(nomatch, string:find(Seen, "[{epmd_rs,start_link,[],[]},")),
+    ShellDied = "*** ERROR: Shell process terminated!",
+    _ = string:find(Seen, ShellDied) =/= nomatch orelse expect(Tty9, ShellDied),
+    epmd_rs_test_lib:kill_os_pid(OsPid9),
+    _ = tty_exit(Tty9),
+    ok = wait_until(fun() -> epmd_cli_names(Config) =:= ["helpers_srv"] end, 5000),
+    ?assertEqual(server, peer:call(Srv, epmd_rs, mode, [])).
+
 %%% Helpers
+
+%% erl_call, which Debian puts on the PATH and OTP's install does not.
+erl_call() ->
+    case os:find_executable("erl_call") of
+        false ->
+            [Exec | _] = filelib:wildcard(filename:join([code:root_dir(), "lib", "erl_interface-*",
+                                                         "bin", "erl_call"])),
+            Exec;
+        Exec ->
+            Exec
+    end.
 
 %% Node arguments with a copy of the code that has no priv/ directory.
 broken_args(Config) ->

@@ -9,7 +9,7 @@
 -export([init/1, cleanup/0, free_port/0, port_string/1, rs_args/1,
          start_peer/1, start_peer/3, start_peer/4, kill_peer/1, kill_os_pid/1,
          listed_names/4, epmd_cli/2, epmd_cli_names/1, start_otp_epmd/1, start_otp_epmd/2, run_erl/2, run_erl/3,
-         run/3, start_server/2, stop_server/1,
+         run/3, start_tty/3, expect/2, tty_exit/1, start_server/2, stop_server/1,
          wait_until/2]).
 %% Run inside peers: a logger handler that keeps events in a table.
 -export([start_log_collector/0, log/2, long_schedules_during_nif_load/1]).
@@ -135,6 +135,51 @@ run(Exec, Args, Env) ->
     {os_pid, OsPid} = erlang:port_info(Port, os_pid),
     put(os_pids, [integer_to_list(OsPid) | get_os_pids()]),
     collect(Port, []).
+
+%% Starts a program on a terminal of its own, through script(1) (util-linux),
+%% for what a pipe will not do: with stdin a pipe, or TERM unset, OTP 25's
+%% `erl -remsh' runs a local shell instead. Returns the port, which delivers
+%% the program's output, and the program's OS pid; cleanup/0 kills both.
+start_tty(Exec, Args, Env) ->
+    Cmd = lists:flatten(["echo tty_pid=$$; exec", [[" ", sh_quote(A)] || A <- [Exec | Args]]]),
+    Port = open_port({spawn_executable, os:find_executable("script")},
+                     [{args, ["-qec", Cmd, "/dev/null"]}, {env, [{"TERM", "vt100"} | Env]},
+                      exit_status, stderr_to_stdout, binary]),
+    {os_pid, ScriptPid} = erlang:port_info(Port, os_pid),
+    put(os_pids, [integer_to_list(ScriptPid) | get_os_pids()]),
+    {match, [OsPid]} = re:run(expect(Port, "\n"), "tty_pid=(\\d+)",
+                              [{capture, all_but_first, list}]),
+    put(os_pids, [OsPid | get_os_pids()]),
+    {Port, OsPid}.
+
+sh_quote(Arg) ->
+    "'" ++ lists:flatten(string:replace(Arg, "'", "'\\''", all)) ++ "'".
+
+%% Waits for `Text' in a port's output and returns the output up to its end;
+%% what follows stays for the next call.
+expect(Port, Text) ->
+    Buffer = case get({tty, Port}) of undefined -> <<>>; B -> B end,
+    case binary:match(Buffer, unicode:characters_to_binary(Text)) of
+        {At, Len} ->
+            put({tty, Port}, binary:part(Buffer, At + Len, byte_size(Buffer) - At - Len)),
+            binary_to_list(binary:part(Buffer, 0, At + Len));
+        nomatch ->
+            receive
+                {Port, {data, Data}} ->
+                    put({tty, Port}, <<Buffer/binary, Data/binary>>),
+                    expect(Port, Text);
+                {Port, {exit_status, Status}} ->
+                    ct:fail({exited, Status, {expected, Text}, Buffer})
+            after 30000 ->
+                ct:fail({timeout, {expected, Text}, Buffer})
+            end
+    end.
+
+%% Waits for the program to exit: its exit status and the output not yet read.
+tty_exit(Port) ->
+    Buffer = case erase({tty, Port}) of undefined -> <<>>; B -> B end,
+    {Status, Rest} = collect(Port, []),
+    {Status, binary_to_list(Buffer) ++ Rest}.
 
 collect(Port, Acc) ->
     receive
