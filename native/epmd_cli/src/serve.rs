@@ -7,7 +7,6 @@ use std::sync::Arc;
 use epmd_core::listen::{self, ListenError};
 use epmd_core::registry::{Registry, DEBUG_RETIRED_CAP, RETIRED_CAP};
 use epmd_core::server::{self, Config, Exit, Shared};
-use tokio::net::TcpListener;
 
 use crate::args::ServerOptions;
 use crate::daemon;
@@ -110,7 +109,7 @@ fn serve(listeners: Vec<std::net::TcpListener>, options: &ServerOptions, log: Ar
     let exit = runtime.block_on(async {
         let listeners = listeners
             .into_iter()
-            .map(TcpListener::from_std)
+            .map(server::Listener::new)
             .collect::<Result<Vec<_>, _>>()?;
         if options.systemd {
             let _ = systemd::notify(&systemd::ready_message());

@@ -17,9 +17,9 @@ use epmd_core::client;
 use epmd_core::codec::Request;
 use epmd_core::listen::{self, ListenAddr};
 use epmd_core::registry::Registry;
-use epmd_core::server::{self, Config, Exit, Shared};
+use epmd_core::server::{self, Config, Exit, Listener, Shared};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::{sleep, timeout, Instant};
@@ -125,12 +125,12 @@ impl Ours {
             ip: Ipv4Addr::LOCALHOST.into(),
             required: true,
         }];
-        let listeners: Vec<TcpListener> = listen::bind(&plan, 0)
-            .expect("bind 127.0.0.1:0")
+        let bound = listen::bind(&plan, 0).expect("bind 127.0.0.1:0");
+        let addr = bound[0].local_addr().expect("bound address");
+        let listeners: Vec<Listener> = bound
             .into_iter()
-            .map(|l| TcpListener::from_std(l).expect("tokio listener"))
+            .map(|l| Listener::new(l).expect("tokio listener"))
             .collect();
-        let addr = listeners[0].local_addr().expect("bound address");
         let mut config = Config::new(u32::from(addr.port()));
         config.packet_timeout = Duration::from_secs(1);
         configure(&mut config);

@@ -6,6 +6,7 @@
 //! refer to docs/epmd-protocol.md (OTP 25's behaviour).
 
 use std::fmt;
+use std::io::Write as _;
 
 /// Longest node name and longest extra field, in bytes (`MAXSYMLEN`).
 pub const MAX_SYMLEN: usize = 1020;
@@ -440,21 +441,22 @@ pub fn encode_port_header(port: u32) -> [u8; 4] {
 pub fn encode_names_line(out: &mut Vec<u8>, name: &[u8], port: u16) {
     out.extend_from_slice(b"name ");
     out.extend_from_slice(name);
-    out.extend_from_slice(format!(" at port {port}\n").as_bytes());
+    // Formatted straight into the reply: writing to a Vec cannot fail.
+    let _ = writeln!(out, " at port {port}");
 }
 
 /// One DUMP line for a registered node, NUL included (§3.4).
 pub fn encode_dump_active_line(out: &mut Vec<u8>, name: &[u8], port: u16, fd: i32) {
     out.extend_from_slice(b"active name     <");
     out.extend_from_slice(name);
-    out.extend_from_slice(format!("> at port {port}, fd = {fd}\n\0").as_bytes());
+    let _ = write!(out, "> at port {port}, fd = {fd}\n\0");
 }
 
 /// One DUMP line for a name in the unregistered list, NUL included (§3.4).
 pub fn encode_dump_old_line(out: &mut Vec<u8>, name: &[u8], port: u16, fd: i32) {
     out.extend_from_slice(b"old/unused name <");
     out.extend_from_slice(name);
-    out.extend_from_slice(format!(">, port = {port}, fd = {fd} \n\0").as_bytes());
+    let _ = write!(out, ">, port = {port}, fd = {fd} \n\0");
 }
 
 /// Splits a complete NAMES reply into the header port and the text after it.

@@ -10,14 +10,19 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use socket2::SockAddr;
+use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::codec::Request;
 use crate::events::{DropReason, Event, EventSink};
 use crate::registry::{creation_for_reply, Owner, RegisterError, Registry};
 use crate::session::{Action, Close, Outcome, Policy, Session};
@@ -205,9 +210,59 @@ pub fn is_local_peer(peer: SocketAddr, local: SocketAddr) -> bool {
     }
 }
 
+/// A listening socket registered with the runtime. Connections are accepted
+/// on the raw socket, so that a request that has already arrived is answered
+/// before the connection ever reaches the reactor.
+pub struct Listener(AsyncFd<std::net::TcpListener>);
+
+impl Listener {
+    /// Registers `listener` with the current tokio runtime; call it within one.
+    pub fn new(listener: std::net::TcpListener) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        // SAFETY: the listener owns its descriptor, and the AsyncFd owns the
+        // listener for as long as it is registered.
+        unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }
+            .map(Listener)
+            .map_err(io::Error::from)
+    }
+
+    async fn accept(&self) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+        loop {
+            let mut ready = self.0.readable().await?;
+            if let Ok(accepted) = ready.try_io(|l| accept_nonblocking(l.get_ref())) {
+                return accepted;
+            }
+        }
+    }
+}
+
+/// `accept4` with `SOCK_NONBLOCK`, which std's `accept` does not set: the new
+/// socket can be read and written without waiting from the start, at no extra
+/// system call.
+fn accept_nonblocking(
+    listener: &std::net::TcpListener,
+) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    let listener = listener.as_raw_fd();
+    // SAFETY: accept4 writes at most `len` bytes of address into the storage
+    // socket2 hands it, and returns a descriptor that nothing else owns.
+    let (fd, addr) = unsafe {
+        SockAddr::try_init(|storage, len| {
+            let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+            match libc::accept4(listener, storage.cast(), len, flags) {
+                -1 => Err(io::Error::last_os_error()),
+                fd => Ok(std::net::TcpStream::from_raw_fd(fd)),
+            }
+        })
+    }?;
+    let peer = addr.as_socket().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidData, "accepted a non-IP connection")
+    })?;
+    Ok((fd, peer))
+}
+
 /// Serves EPMD on `listeners` until `shutdown` completes or a KILL is accepted.
 pub async fn run(
-    listeners: Vec<TcpListener>,
+    listeners: Vec<Listener>,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> Exit {
@@ -261,7 +316,7 @@ struct Ctx {
     _done: mpsc::Sender<()>,
 }
 
-async fn accept_loop(listener: TcpListener, ctx: Ctx) {
+async fn accept_loop(listener: Listener, ctx: Ctx) {
     let mut backoff = Duration::from_millis(10);
     loop {
         match listener.accept().await {
@@ -270,21 +325,7 @@ async fn accept_loop(listener: TcpListener, ctx: Ctx) {
                 if let Some(delay) = ctx.shared.config.delay_accept {
                     tokio::time::sleep(delay).await;
                 }
-                // getpeername(), as OTP asks: it fails once the client has
-                // reset, and OTP then counts the connection as non-local (§7).
-                // The local address is needed only for a peer off loopback.
-                let local = match stream.peer_addr() {
-                    Ok(p) if p.ip().is_loopback() => true,
-                    Ok(p) => stream.local_addr().is_ok_and(|l| is_local_peer(p, l)),
-                    Err(_) => false,
-                };
-                ctx.shared.stats.connection_accepted();
-                match ctx.shared.admit(peer.ip()) {
-                    Some(admitted) => {
-                        tokio::spawn(serve(stream, peer, local, admitted, ctx.clone()));
-                    }
-                    None => ctx.shared.emit(Event::OverLimit { peer }),
-                }
+                start(stream, peer, &ctx);
             }
             // Out of descriptors or similar: keep serving the connections we
             // have and retry, where OTP 25's epmd exits.
@@ -297,64 +338,157 @@ async fn accept_loop(listener: TcpListener, ctx: Ctx) {
     }
 }
 
-/// Serves one connection: carries out its [`Session`]'s actions, with the
-/// socket, the timers and the event reports, until it closes or the server
-/// stops.
-/// `_admitted` keeps the connection counted against the caps until it ends.
-async fn serve(
-    mut stream: TcpStream,
+/// One connection: its [`Session`] and what the server keeps beside it.
+struct Conn {
+    session: Session,
     peer: SocketAddr,
-    local: bool,
+    /// Fires when STOP or KILL ends the registration this connection holds.
+    evicted: Option<oneshot::Receiver<()>>,
+    /// How much of the pending reply is already written.
+    written: usize,
+    /// Keeps the connection counted against the caps until it ends.
     _admitted: Option<Admitted>,
-    ctx: Ctx,
-) {
+}
+
+/// Takes a new connection as far as it goes without waiting: a lookup whose
+/// request has arrived (the usual case: clients write as soon as they are
+/// connected) is answered and closed right here, with no task and no reactor
+/// registration. Whatever must wait goes on in a task of its own.
+fn start(mut stream: std::net::TcpStream, peer: SocketAddr, ctx: &Ctx) {
     let shared = &*ctx.shared;
+    // getpeername(), as OTP asks: it fails once the client has reset, and OTP
+    // then counts the connection as non-local (§7). The local address is
+    // needed only for a peer off loopback.
+    let local = match stream.peer_addr() {
+        Ok(p) if p.ip().is_loopback() => true,
+        Ok(p) => stream.local_addr().is_ok_and(|l| is_local_peer(p, l)),
+        Err(_) => false,
+    };
+    shared.stats.connection_accepted();
+    let Some(admitted) = ctx.shared.admit(peer.ip()) else {
+        shared.emit(Event::OverLimit { peer });
+        return;
+    };
     let owner = Owner::Connection {
-        fd: raw_fd(&stream),
+        fd: stream.as_raw_fd(),
         peer,
     };
-    let mut session = Session::new(shared.config.policy(), local, owner);
+    let mut conn = Conn {
+        session: Session::new(shared.config.policy(), local, owner),
+        peer,
+        evicted: None,
+        written: 0,
+        _admitted: admitted,
+    };
+    if !advance(&mut conn, &mut stream, ctx) {
+        return;
+    }
+    // Nothing is registered yet (ALIVE2 is served by the task), so a
+    // connection the reactor cannot take is closed with nothing lost.
+    match TcpStream::from_std(stream) {
+        Ok(stream) => {
+            tokio::spawn(serve(stream, conn, ctx.clone()));
+        }
+        Err(error) => shared.emit(Event::AcceptFailed { error: &error }),
+    }
+}
+
+/// Carries out the session's actions for as long as none has to wait; false
+/// once the connection is finished. Stops before an ALIVE2 is served: its
+/// registration belongs to the task that will hold it.
+fn advance(conn: &mut Conn, stream: &mut std::net::TcpStream, ctx: &Ctx) -> bool {
+    let shared = &*ctx.shared;
+    loop {
+        match conn.session.next_action() {
+            Action::Read(buf) => match stream.read(buf) {
+                Ok(0) => conn.session.peer_closed(),
+                Ok(n) => conn.session.received(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => conn.session.peer_closed(),
+            },
+            Action::Dispatch(Request::Alive2(_)) => return true,
+            Action::Dispatch(request) => {
+                shared.emit(Event::Received {
+                    peer: conn.peer,
+                    request,
+                });
+                dispatch(conn, shared);
+            }
+            Action::Send(_) if shared.config.delay_write.is_some() => return true,
+            Action::Send(bytes) => match stream.write(&bytes[conn.written..]) {
+                Ok(n) => {
+                    conn.written += n;
+                    if conn.written == bytes.len() {
+                        conn.written = 0;
+                        conn.session.sent(true);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    conn.written = 0;
+                    conn.session.sent(false);
+                }
+            },
+            Action::Hold | Action::Unregister => return true,
+            Action::Close(close) => {
+                finish(ctx, conn.peer, close);
+                return false;
+            }
+        }
+    }
+}
+
+/// Serves the rest of a connection that had to wait: carries out its
+/// session's actions with the socket, the timers and the event reports, until
+/// it closes or the server stops.
+async fn serve(mut stream: TcpStream, mut conn: Conn, ctx: Ctx) {
+    let shared = &*ctx.shared;
     let mut closing = ctx.closing.clone();
     // OTP checks in whole seconds (closes when last_read + T < now), so a
     // connection survives between T and T+1 seconds of silence; T+1 keeps
     // every client that OTP would serve.
     let read_limit = shared.config.packet_timeout + Duration::from_secs(1);
-    let mut evicted = None;
     loop {
-        match session.next_action() {
+        match conn.session.next_action() {
             Action::Read(buf) => {
-                let read = tokio::select! {
-                    r = tokio::time::timeout(read_limit, stream.read(buf)) => r,
-                    _ = closing.wait_for(|c| *c) => return,
-                };
-                match read {
-                    Ok(Ok(n)) if n > 0 => session.received(n),
-                    Ok(_) => session.peer_closed(),
-                    Err(_) => session.timed_out(),
+                // Boxed, as is the write below: the task keeps the room of
+                // its largest wait for as long as it lives, and a held
+                // registration should pay only for its own.
+                let read = Box::pin(async {
+                    tokio::select! {
+                        r = tokio::time::timeout(read_limit, stream.read(buf)) => Some(r),
+                        _ = closing.wait_for(|c| *c) => None,
+                    }
+                });
+                match read.await {
+                    None => return,
+                    Some(Ok(Ok(n))) if n > 0 => conn.session.received(n),
+                    Some(Ok(_)) => conn.session.peer_closed(),
+                    Some(Err(_)) => conn.session.timed_out(),
                 }
             }
             Action::Dispatch(request) => {
-                shared.emit(Event::Received { peer, request });
-                let outcome = session.dispatch(&mut shared.registry(), || {
-                    let (tx, rx) = oneshot::channel::<()>();
-                    evicted = Some(rx);
-                    Box::new(move || {
-                        let _ = tx.send(());
-                    })
+                shared.emit(Event::Received {
+                    peer: conn.peer,
+                    request,
                 });
-                report(shared, peer, outcome);
+                dispatch(&mut conn, shared);
             }
             Action::Send(bytes) => {
-                let written = send(&mut stream, &shared.config, &mut closing, bytes).await;
-                session.sent(written);
+                let rest = &bytes[conn.written..];
+                let written = Box::pin(send(&mut stream, &shared.config, &mut closing, rest)).await;
+                conn.written = 0;
+                conn.session.sent(written);
             }
             Action::Hold => {
-                hold(&mut stream, evicted.take(), &mut closing).await;
-                session.hold_ended();
+                hold(&mut stream, conn.evicted.take(), &mut closing).await;
+                conn.session.hold_ended();
             }
             Action::Unregister => {
                 // Dropped outside the lock: the hook may own resources of its own.
-                let removed = session.unregister(&mut shared.registry());
+                let removed = conn.session.unregister(&mut shared.registry());
                 // None: STOP or KILL ended it first and reported it.
                 if let Some(r) = &removed {
                     shared.emit(Event::Unregistered {
@@ -366,12 +500,30 @@ async fn serve(
                 drop(removed);
             }
             Action::Close(close) => {
-                if report_close(shared, peer, close) {
-                    let _ = ctx.kill.try_send(());
-                }
+                finish(&ctx, conn.peer, close);
                 return;
             }
         }
+    }
+}
+
+/// Answers [`Action::Dispatch`] and reports what the request did.
+fn dispatch(conn: &mut Conn, shared: &Shared) {
+    let evicted = &mut conn.evicted;
+    let outcome = conn.session.dispatch(&mut shared.registry(), || {
+        let (tx, rx) = oneshot::channel::<()>();
+        *evicted = Some(rx);
+        Box::new(move || {
+            let _ = tx.send(());
+        })
+    });
+    report(shared, conn.peer, outcome);
+}
+
+/// Reports why a connection closes, and stops the server after a KILL.
+fn finish(ctx: &Ctx, peer: SocketAddr, close: &Close) {
+    if report_close(&ctx.shared, peer, close) {
+        let _ = ctx.kill.try_send(());
     }
 }
 
@@ -478,15 +630,4 @@ async fn hold(
         _ = evicted => {}
         _ = closing.wait_for(|c| *c) => {}
     }
-}
-
-#[cfg(unix)]
-fn raw_fd(stream: &TcpStream) -> i32 {
-    use std::os::fd::AsRawFd;
-    stream.as_raw_fd()
-}
-
-#[cfg(not(unix))]
-fn raw_fd(_: &TcpStream) -> i32 {
-    -1
 }

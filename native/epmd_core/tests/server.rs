@@ -483,3 +483,33 @@ async fn connection_caps_close_the_excess_at_once() {
         assert!(over >= 1);
     }
 }
+
+#[tokio::test]
+async fn names_larger_than_the_socket_buffers_arrive_whole() {
+    // Over 5 MB of listing, more than Linux lets a socket queue (tcp_wmem's
+    // 4 MB at most), to a client whose receive window is small: the first
+    // write cannot take it all, and the rest must follow.
+    let server = TestServer::start().await;
+    let mut lines = Vec::new();
+    for i in 0..20_000u16 {
+        let name = format!("{i:0>250}");
+        let node = NodeInfo::normal(name.as_str(), i);
+        server
+            .shared
+            .registry()
+            .register(node, Owner::Local, None)
+            .unwrap();
+        lines.push(format!("name {name} at port {i}\n"));
+    }
+    // Newest first.
+    let expected: Vec<u8> = lines.iter().rev().flat_map(|l| l.bytes()).collect();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&server.addr.into()).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut s = TcpStream::from_std(socket.into()).unwrap();
+    s.write_all(b"\x00\x01n").await.unwrap();
+    let reply = read_to_eof(&mut s).await;
+    assert_eq!(reply[..4], PORT.to_be_bytes());
+    assert!(reply[4..] == expected[..], "the listing arrived incomplete");
+}

@@ -140,7 +140,7 @@ fn server_start<'a>(
     runtime::spawn(async move {
         let listeners: Vec<_> = std_listeners
             .into_iter()
-            .filter_map(|l| tokio::net::TcpListener::from_std(l).ok())
+            .filter_map(|l| server::Listener::new(l).ok())
             .collect();
         let exit = runtime::guarded(server::run(listeners, shared, async {
             let _ = stop_rx.await;

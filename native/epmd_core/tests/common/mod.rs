@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use epmd_core::listen::{self, ListenAddr};
 use epmd_core::registry::{Registry, RETIRED_CAP};
-use epmd_core::server::{self, Config, Exit, Shared};
+use epmd_core::server::{self, Config, Exit, Listener, Shared};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::{timeout, Instant};
@@ -47,12 +47,12 @@ impl TestServer {
             ip: Ipv4Addr::LOCALHOST.into(),
             required: true,
         }];
-        let listeners: Vec<TcpListener> = listen::bind(&plan, 0)
-            .expect("bind 127.0.0.1:0")
+        let bound = listen::bind(&plan, 0).expect("bind 127.0.0.1:0");
+        let addr = bound[0].local_addr().unwrap();
+        let listeners: Vec<Listener> = bound
             .into_iter()
-            .map(|l| TcpListener::from_std(l).unwrap())
+            .map(|l| Listener::new(l).unwrap())
             .collect();
-        let addr = listeners[0].local_addr().unwrap();
         let registry = Registry::with_clock(RETIRED_CAP, || NOW);
         let shared = Arc::new(Shared::new(config, registry));
         let (tx, rx) = oneshot::channel::<()>();
