@@ -150,6 +150,8 @@ pub struct Registry {
     retired_cap: usize,
     next_seq: u64,
     clock: fn() -> u32,
+    /// The NAMES lines as last listed; dropped whenever a node comes or goes.
+    listing: Option<Vec<u8>>,
 }
 
 impl fmt::Debug for Registry {
@@ -183,6 +185,7 @@ impl Registry {
             retired_cap,
             next_seq: 0,
             clock,
+            listing: None,
         }
     }
 
@@ -227,6 +230,7 @@ impl Registry {
             bump((self.clock)())
         };
         let id = self.seq();
+        self.listing = None;
         self.live_by_age.insert(id, node.name.clone());
         self.live.insert(
             node.name.clone(),
@@ -253,6 +257,7 @@ impl Registry {
     /// Ends whatever registration `name` has (STOP).
     pub fn remove(&mut self, name: &[u8]) -> Option<Registration> {
         let reg = self.live.remove(name)?;
+        self.listing = None;
         self.live_by_age.remove(&reg.id);
         let seq = self.seq();
         self.retired_by_age.insert(seq, name.to_vec());
@@ -276,6 +281,15 @@ impl Registry {
 
     pub fn lookup(&self, name: &[u8]) -> Option<&NodeInfo> {
         self.live.get(name).map(|r| &r.node)
+    }
+
+    /// The NAMES lines, made by `list` only if a node came or went since the
+    /// last call: hosts are listed far more often than they change.
+    pub fn listing(&mut self, list: impl FnOnce(&Registry) -> Vec<u8>) -> &[u8] {
+        if self.listing.is_none() {
+            self.listing = Some(list(self));
+        }
+        self.listing.as_deref().unwrap_or_default()
     }
 
     /// Live registrations, newest first.
@@ -316,6 +330,34 @@ mod tests {
         assert_eq!(c2, NOW + 2);
         assert_eq!(creation_for_reply(c2, false), (NOW + 2) % 3 + 1);
         assert_eq!(creation_for_reply(c2, true), NOW + 2);
+    }
+
+    #[test]
+    fn listing_is_made_again_only_after_a_change() {
+        let mut r = registry();
+        let names =
+            |r: &Registry| -> Vec<u8> { r.iter().flat_map(|x| x.node.name.clone()).collect() };
+        let mut made = 0;
+        let mut list = |r: &mut Registry| {
+            r.listing(|r| {
+                made += 1;
+                names(r)
+            })
+            .to_vec()
+        };
+        assert_eq!(list(&mut r), b"");
+        let (id, _) = r.register(node("a", 1), Owner::Local, None).unwrap();
+        r.register(node("b", 2), Owner::Local, None).unwrap();
+        assert_eq!(list(&mut r), b"ba");
+        assert_eq!(list(&mut r), b"ba");
+        assert!(r.register(node("a", 3), Owner::Local, None).is_err());
+        assert!(r.unregister(b"b", id).is_none());
+        assert_eq!(list(&mut r), b"ba");
+        r.unregister(b"a", id).unwrap();
+        assert_eq!(list(&mut r), b"b");
+        r.remove_all();
+        assert_eq!(list(&mut r), b"");
+        assert_eq!(made, 4);
     }
 
     #[test]

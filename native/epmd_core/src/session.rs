@@ -369,13 +369,15 @@ fn misuse(answer: &str, state: &State) -> ! {
 }
 
 /// NAMES (§3.3): the configured port, then one line per node, newest first.
-fn names_reply(registry: &Registry, port: u32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4 + registry.len() * 32);
-    out.extend_from_slice(&codec::encode_port_header(port));
-    for r in registry.iter() {
-        codec::encode_names_line(&mut out, &r.node.name, r.node.port);
-    }
-    out
+fn names_reply(registry: &mut Registry, port: u32) -> Vec<u8> {
+    let lines = registry.listing(|registry| {
+        let mut lines = Vec::with_capacity(registry.len() * 32);
+        for r in registry.iter() {
+            codec::encode_names_line(&mut lines, &r.node.name, r.node.port);
+        }
+        lines
+    });
+    [&codec::encode_port_header(port)[..], lines].concat()
 }
 
 /// DUMP (§3.4): live nodes newest first, then the unregistered list.
