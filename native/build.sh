@@ -21,10 +21,7 @@ fi
 cargo build --locked --profile "$profile" -p epmd_nif --target-dir "$target" "$@"
 dir=$profile
 [ "$profile" = dev ] && dir=debug
-case "$(uname -s)" in
-  Darwin) lib=libepmd_nif.dylib ;;
-  *) lib=libepmd_nif.so ;;
-esac
+lib=libepmd_nif.so
 mkdir -p priv
 # Replace, never overwrite in place: a running VM may have the old file mapped
 # (rusterlium/rustler#128). rename(2) swaps the name atomically.

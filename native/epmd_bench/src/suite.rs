@@ -59,7 +59,7 @@ impl Settings {
             rounds: 5,
             max_requests: 500_000,
             capacity_goal: 100_000,
-            boot_runs: 11,
+            boot_runs: 21,
             client_threads: 1,
             fd_limit: 0,
         }
