@@ -172,13 +172,8 @@ exchange(Ip, Port, Request) ->
 hold_connections(Ip, Port, N) ->
     Parent = self(),
     Pid = spawn(fun() ->
-                        %% One byte of a request each: a connection that sends
-                        %% nothing stays with the kernel (TCP_DEFER_ACCEPT).
-                        Sockets = [begin
-                                       {ok, S} = gen_tcp:connect(Ip, Port, [], 2000),
-                                       ok = gen_tcp:send(S, <<0>>),
-                                       S
-                                   end || _ <- lists:seq(1, N)],
+                        Sockets = [element(2, {ok, _} = gen_tcp:connect(Ip, Port, [], 2000))
+                                   || _ <- lists:seq(1, N)],
                         Parent ! {holding, self()},
                         receive never -> Sockets end
                 end),

@@ -154,11 +154,9 @@ fn out_of_descriptors_keeps_registrations_and_recovers() {
         .map(|(i, name)| register(port, name, 5001 + i))
         .collect();
 
-    // Connections with one byte of a request hold a descriptor each for the
-    // 60 s packet timeout (one that sends nothing stays with the kernel:
-    // TCP_DEFER_ACCEPT). After each one, a NAMES on a fresh connection tells
-    // whether the server still accepts; a silent one counts once the
-    // server's table is full.
+    // Idle connections hold a descriptor each for the 60 s packet timeout.
+    // After each one, a NAMES on a fresh connection tells whether the server
+    // still accepts; a silent one counts once the server's table is full.
     let mut flood = Vec::new();
     let mut unanswered = Vec::new();
     loop {
@@ -167,9 +165,7 @@ fn out_of_descriptors_keeps_registrations_and_recovers() {
             "{} connections and the server still accepts",
             flood.len()
         );
-        let mut partial = connect(port).expect("the TCP handshake completes");
-        partial.write_all(b"\0").expect("one byte of a length");
-        flood.push(partial);
+        flood.push(connect(port).expect("the TCP handshake completes"));
         let (probe, reply) = ask(port, b"n", Duration::from_millis(500));
         match reply {
             Some(reply) => assert_eq!(listed(&reply), nodes, "NAMES while filling up"),

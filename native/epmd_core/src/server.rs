@@ -215,32 +215,10 @@ pub fn is_local_peer(peer: SocketAddr, local: SocketAddr) -> bool {
 /// before the connection ever reaches the reactor.
 pub struct Listener(AsyncFd<std::net::TcpListener>);
 
-/// How long the kernel holds a connection that has sent nothing before it
-/// is accepted anyway (`TCP_DEFER_ACCEPT`, in seconds).
-const DEFER_ACCEPT_SECS: libc::c_int = 1;
-
 impl Listener {
     /// Registers `listener` with the current tokio runtime; call it within one.
     pub fn new(listener: std::net::TcpListener) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
-        // The kernel hands over a connection once its first bytes are there,
-        // so the request is read and answered at accept, in the accept loop.
-        // Without it a busy server accepts before concurrent clients have
-        // written, and every such lookup pays for a task and a reactor
-        // registration (docs/COMPATIBILITY.md: silent connections).
-        // SAFETY: setsockopt reads one c_int from a valid pointer.
-        let set = unsafe {
-            libc::setsockopt(
-                listener.as_raw_fd(),
-                libc::IPPROTO_TCP,
-                libc::TCP_DEFER_ACCEPT,
-                (&DEFER_ACCEPT_SECS as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if set != 0 {
-            return Err(io::Error::last_os_error());
-        }
         // SAFETY: the listener owns its descriptor, and the AsyncFd owns the
         // listener for as long as it is registered.
         unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }

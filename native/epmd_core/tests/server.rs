@@ -407,12 +407,12 @@ async fn shutdown_returns_and_closes_registrations() {
     let server = TestServer::start().await;
     let mut foo = server.register_ok("foo", 1234).await;
     let (mut dup, _) = server.register("foo", 1, 6).await;
-    let mut partial = server.connect_partial().await;
+    let mut idle = server.connect().await;
     let addr = server.addr;
     assert_eq!(server.shutdown().await, Exit::Shutdown);
     assert_eq!(read_to_eof(&mut foo).await, b"");
     assert_eq!(read_to_eof(&mut dup).await, b"");
-    assert_dropped(&mut partial).await;
+    assert_dropped(&mut idle).await;
     assert!(TcpStream::connect(addr).await.is_err());
 }
 
@@ -457,9 +457,9 @@ async fn connection_caps_close_the_excess_at_once() {
             }
         })
         .await;
-        let first = server.connect_partial().await;
-        let _second = server.connect_partial().await;
-        let mut third = server.connect_partial().await;
+        let first = server.connect().await;
+        let _second = server.connect().await;
+        let mut third = server.connect().await;
         assert_dropped(&mut third).await;
         drop(first);
         // Until the server has seen the close, a new connection is still
@@ -512,41 +512,4 @@ async fn names_larger_than_the_socket_buffers_arrive_whole() {
     let reply = read_to_eof(&mut s).await;
     assert_eq!(reply[..4], PORT.to_be_bytes());
     assert!(reply[4..] == expected[..], "the listing arrived incomplete");
-}
-
-/// The accepted-connections counter.
-fn accepted(server: &TestServer) -> u64 {
-    let stats = server.shared.stats.snapshot();
-    stats.iter().find(|(k, _)| *k == "connections").unwrap().1
-}
-
-#[tokio::test]
-async fn a_silent_connection_reaches_the_server_when_it_speaks() {
-    // TCP_DEFER_ACCEPT (docs/COMPATIBILITY.md): a connection that has sent
-    // nothing stays with the kernel. The accept queue is first in, first
-    // out, so a NAMES answered after the silent connection was made shows it
-    // was not accepted.
-    let server = TestServer::start().await;
-    let mut silent = server.connect().await;
-    assert_eq!(server.names().await, b"");
-    assert_eq!(accepted(&server), 1, "only the NAMES connection");
-    // Once it speaks, it is served as any other.
-    silent.write_all(PORT2_FOO).await.unwrap();
-    assert_eq!(read_to_eof(&mut silent).await, b"w\x01");
-    assert_eq!(accepted(&server), 2);
-}
-
-#[tokio::test]
-async fn a_connection_that_never_speaks_is_still_timed_out() {
-    // After a second the kernel hands it over anyway, and the packet timeout
-    // closes it as OTP would.
-    let server = TestServer::with(|c| c.packet_timeout = Duration::from_secs(1)).await;
-    let mut silent = server.connect().await;
-    let mut byte = [0u8; 1];
-    let read = tokio::time::timeout(Duration::from_secs(10), silent.read(&mut byte)).await;
-    assert!(
-        matches!(read, Ok(Ok(0))),
-        "closed without a reply: {read:?}"
-    );
-    assert_eq!(accepted(&server), 1);
 }

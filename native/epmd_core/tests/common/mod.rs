@@ -71,14 +71,6 @@ impl TestServer {
         TcpStream::connect(self.addr).await.expect("connect")
     }
 
-    /// A connection the server holds: one byte of a request sent. (One that
-    /// sends nothing stays with the kernel: TCP_DEFER_ACCEPT.)
-    pub async fn connect_partial(&self) -> TcpStream {
-        let mut s = self.connect().await;
-        s.write_all(b"\x00").await.expect("one byte of a length");
-        s
-    }
-
     /// One request on a fresh connection; everything received until EOF.
     pub async fn request(&self, bytes: &[u8]) -> Vec<u8> {
         let mut s = self.connect().await;
