@@ -245,7 +245,7 @@ fn accept_nonblocking(
     let listener = listener.as_raw_fd();
     // SAFETY: accept4 writes at most `len` bytes of address into the storage
     // socket2 hands it, and returns a descriptor that nothing else owns.
-    let (fd, addr) = unsafe {
+    let (stream, addr) = unsafe {
         SockAddr::try_init(|storage, len| {
             let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
             match libc::accept4(listener, storage.cast(), len, flags) {
@@ -257,7 +257,7 @@ fn accept_nonblocking(
     let peer = addr.as_socket().ok_or_else(|| {
         io::Error::new(io::ErrorKind::InvalidData, "accepted a non-IP connection")
     })?;
-    Ok((fd, peer))
+    Ok((stream, peer))
 }
 
 /// Serves EPMD on `listeners` until `shutdown` completes or a KILL is accepted.
