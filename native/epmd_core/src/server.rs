@@ -1,5 +1,6 @@
-//! The EPMD TCP server: accept loops, one task per connection, and the I/O,
-//! timers and event reports around each connection's [`Session`].
+//! The EPMD TCP server: accept loops, which answer the requests that are there
+//! at accept; a task for each connection that must wait; and the I/O, timers
+//! and event reports around each connection's [`Session`].
 //!
 //! A connection carries one request and is closed after the reply, except an
 //! ALIVE2, whose connection holds the registration for as long as it stays open
