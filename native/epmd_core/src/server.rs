@@ -444,65 +444,72 @@ fn advance(conn: &mut Conn, stream: &mut std::net::TcpStream, ctx: &Ctx) -> bool
 /// Serves the rest of a connection that had to wait: carries out its
 /// session's actions with the socket, the timers and the event reports, until
 /// it closes or the server stops.
-async fn serve(mut stream: TcpStream, mut conn: Conn, ctx: Ctx) {
-    let shared = &*ctx.shared;
-    let mut closing = ctx.closing.clone();
-    // OTP checks in whole seconds (closes when last_read + T < now), so a
-    // connection survives between T and T+1 seconds of silence; T+1 keeps
-    // every client that OTP would serve.
-    let read_limit = shared.config.packet_timeout + Duration::from_secs(1);
-    loop {
-        match conn.session.next_action() {
-            Action::Read(buf) => {
-                // Boxed, as is the write below: the task keeps the room of
-                // its largest wait for as long as it lives, and a held
-                // registration should pay only for its own.
-                let read = Box::pin(async {
-                    tokio::select! {
-                        r = tokio::time::timeout(read_limit, stream.read(buf)) => Some(r),
-                        _ = closing.wait_for(|c| *c) => None,
-                    }
-                });
-                match read.await {
-                    None => return,
-                    Some(Ok(Ok(n))) if n > 0 => conn.session.received(n),
-                    Some(Ok(_)) => conn.session.peer_closed(),
-                    Some(Err(_)) => conn.session.timed_out(),
-                }
-            }
-            Action::Dispatch(request) => {
-                shared.emit(Event::Received {
-                    peer: conn.peer,
-                    request,
-                });
-                dispatch(&mut conn, shared);
-            }
-            Action::Send(bytes) => {
-                let rest = &bytes[conn.written..];
-                let written = Box::pin(send(&mut stream, &shared.config, &mut closing, rest)).await;
-                conn.written = 0;
-                conn.session.sent(written);
-            }
-            Action::Hold => {
-                hold(&mut stream, conn.evicted.take(), &mut closing).await;
-                conn.session.hold_ended();
-            }
-            Action::Unregister => {
-                // Dropped outside the lock: the hook may own resources of its own.
-                let removed = conn.session.unregister(&mut shared.registry());
-                // None: STOP or KILL ended it first and reported it.
-                if let Some(r) = &removed {
-                    shared.emit(Event::Unregistered {
-                        name: &r.node.name,
-                        port: r.node.port,
-                        creation: creation_for_reply(r.creation, r.node.highest_version >= 6),
+// An async block rather than an async fn: an async fn moves its arguments into
+// locals, and its future keeps room for both copies (rust-lang/rust#62958),
+// about 280 bytes for as long as a registration is held.
+#[allow(clippy::manual_async_fn)]
+fn serve(mut stream: TcpStream, mut conn: Conn, ctx: Ctx) -> impl Future<Output = ()> {
+    async move {
+        let shared = &*ctx.shared;
+        let mut closing = ctx.closing.clone();
+        // OTP checks in whole seconds (closes when last_read + T < now), so a
+        // connection survives between T and T+1 seconds of silence; T+1 keeps
+        // every client that OTP would serve.
+        let read_limit = shared.config.packet_timeout + Duration::from_secs(1);
+        loop {
+            match conn.session.next_action() {
+                Action::Read(buf) => {
+                    // Boxed, as is the write below: the task keeps the room of
+                    // its largest wait for as long as it lives, and a held
+                    // registration should pay only for its own.
+                    let read = Box::pin(async {
+                        tokio::select! {
+                            r = tokio::time::timeout(read_limit, stream.read(buf)) => Some(r),
+                            _ = closing.wait_for(|c| *c) => None,
+                        }
                     });
+                    match read.await {
+                        None => return,
+                        Some(Ok(Ok(n))) if n > 0 => conn.session.received(n),
+                        Some(Ok(_)) => conn.session.peer_closed(),
+                        Some(Err(_)) => conn.session.timed_out(),
+                    }
                 }
-                drop(removed);
-            }
-            Action::Close(close) => {
-                finish(&ctx, conn.peer, close);
-                return;
+                Action::Dispatch(request) => {
+                    shared.emit(Event::Received {
+                        peer: conn.peer,
+                        request,
+                    });
+                    dispatch(&mut conn, shared);
+                }
+                Action::Send(bytes) => {
+                    let rest = &bytes[conn.written..];
+                    let written =
+                        Box::pin(send(&mut stream, &shared.config, &mut closing, rest)).await;
+                    conn.written = 0;
+                    conn.session.sent(written);
+                }
+                Action::Hold => {
+                    hold(&mut stream, conn.evicted.take(), &mut closing).await;
+                    conn.session.hold_ended();
+                }
+                Action::Unregister => {
+                    // Dropped outside the lock: the hook may own resources of its own.
+                    let removed = conn.session.unregister(&mut shared.registry());
+                    // None: STOP or KILL ended it first and reported it.
+                    if let Some(r) = &removed {
+                        shared.emit(Event::Unregistered {
+                            name: &r.node.name,
+                            port: r.node.port,
+                            creation: creation_for_reply(r.creation, r.node.highest_version >= 6),
+                        });
+                    }
+                    drop(removed);
+                }
+                Action::Close(close) => {
+                    finish(&ctx, conn.peer, close);
+                    return;
+                }
             }
         }
     }
