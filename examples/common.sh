@@ -52,3 +52,22 @@ port_free() {
 epmd_lists() {
     names=$(epmd -port "$1" -names 2>&1) && printf '%s\n' "$names" | grep -q "^name $2 at port "
 }
+
+# Whether the only listener on port $1 is process $2 (called $3 in messages),
+# as far as ss(8) can tell; what was found is left in $listener_note.
+only_listener() {
+    if ! command -v ss >/dev/null; then
+        listener_note="ss is not installed: the listeners on port $1 were not checked"
+        return 0
+    fi
+    listeners=$(ss -Hltnp "sport = :$1")
+    if [ -z "$listeners" ]; then
+        listener_note="nothing listens on port $1"
+        return 1
+    fi
+    if printf '%s\n' "$listeners" | grep -qv "pid=$2,"; then
+        listener_note="port $1 has a listener other than $3 (pid $2): $listeners"
+        return 1
+    fi
+    listener_note="the only listener on port $1 is $3 (pid $2)"
+}

@@ -6,13 +6,12 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--import(epmd_rs_test_lib, [free_port/0, port_string/1, rs_args/1, start_peer/1, start_peer/3,
+-import(epmd_rs_test_lib, [port_string/1, rs_args/1, start_peer/1, start_peer/3,
                            start_peer/4, kill_peer/1, listed_names/4, epmd_cli/2,
                            epmd_cli_names/1, start_otp_epmd/1, run_erl/2, run_erl/3,
                            start_tty/3, expect/2, tty_exit/1, wait_until/2]).
 
--export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
-         init_per_testcase/2, end_per_testcase/2]).
+-export([all/0, suite/0]).
 -export([three_nodes_listed_and_connected/1,
          killed_nodes_leave_every_listing/1,
          duplicate_name_refuses_to_boot/1,
@@ -33,6 +32,8 @@
          owner_crash_loses_nobody_for_long/1,
          killed_node_restarts_at_once_under_its_name/1,
          helper_vms_inherit_flags/1]).
+
+-include("epmd_rs_nodes.hrl").
 
 suite() ->
     [{timetrap, {minutes, 2}}].
@@ -58,19 +59,6 @@ all() ->
      owner_crash_loses_nobody_for_long,
      killed_node_restarts_at_once_under_its_name,
      helper_vms_inherit_flags].
-
-init_per_suite(Config) ->
-    epmd_rs_test_lib:init(Config).
-
-end_per_suite(_Config) ->
-    ok.
-
-init_per_testcase(_Case, Config) ->
-    [{port, free_port()} | Config].
-
-end_per_testcase(_Case, Config) ->
-    epmd_rs_test_lib:cleanup(),
-    Config.
 
 %%% Cases
 

@@ -6,11 +6,10 @@
 -include_lib("common_test/include/ct.hrl").
 -include_lib("stdlib/include/assert.hrl").
 
--import(epmd_rs_test_lib, [free_port/0, start_peer/3, kill_peer/1, epmd_cli_names/1,
+-import(epmd_rs_test_lib, [start_peer/3, kill_peer/1, epmd_cli_names/1,
                            start_otp_epmd/1, wait_until/2]).
 
--export([all/0, suite/0, init_per_suite/1, end_per_suite/1,
-         init_per_testcase/2, end_per_testcase/2]).
+-export([all/0, suite/0]).
 -export([chain_of_three_kills/1, takeover_from_otp_daemon/1]).
 
 %% Targets from the issue: epmd_rs names back within 500 ms, stock names
@@ -18,24 +17,13 @@
 -define(RS_DEADLINE_MS, 500).
 -define(STOCK_DEADLINE_MS, 3000).
 
+-include("epmd_rs_nodes.hrl").
+
 suite() ->
     [{timetrap, {minutes, 2}}].
 
 all() ->
     [chain_of_three_kills, takeover_from_otp_daemon].
-
-init_per_suite(Config) ->
-    epmd_rs_test_lib:init(Config).
-
-end_per_suite(_Config) ->
-    ok.
-
-init_per_testcase(_Case, Config) ->
-    [{port, free_port()} | Config].
-
-end_per_testcase(_Case, Config) ->
-    epmd_rs_test_lib:cleanup(),
-    Config.
 
 chain_of_three_kills(Config) ->
     Rs = [{N, start_peer(Config, N, rs)} || N <- ["a", "b", "c", "d"]],

@@ -95,14 +95,8 @@ run_node() {
     say "[$how] epmd -port $PORT -names, $(( t_listed - t_start )) ms after the start:"
     printf '%s\n' "$names" | sed 's/^/  | /'
 
-    if command -v ss >/dev/null; then
-        listeners=$(ss -Hltnp "sport = :$PORT")
-        [ -n "$listeners" ] || fail "[$how] nothing listens on port $PORT"
-        if printf '%s\n' "$listeners" | grep -qv "pid=$node_pid,"; then
-            fail "[$how] port $PORT has a listener other than the node (pid $node_pid): $listeners"
-        fi
-        say "[$how] the only listener on port $PORT is the node's VM (pid $node_pid)"
-    fi
+    only_listener "$PORT" "$node_pid" "the node's VM" || fail "[$how] $listener_note"
+    say "[$how] $listener_note"
 
     info=$(stock_call "$name" "{'Elixir.MixApp':info(), os:getpid()}.") \
         || fail "[$how] a stock node could not call $name"

@@ -116,14 +116,8 @@ t_boot=$(now_ms)
 
 beam_pid=$("$BIN" pid) || fail "bin/$REL pid failed"
 case $beam_pid in *[!0-9]*|"") fail "bin/$REL pid printed '$beam_pid'" ;; esac
-if command -v ss >/dev/null; then
-    listeners=$(ss -Hltnp "sport = :$PORT")
-    [ -n "$listeners" ] || fail "nothing listens on port $PORT"
-    if printf '%s\n' "$listeners" | grep -qv "pid=$beam_pid,"; then
-        fail "port $PORT has a listener other than the VM (pid $beam_pid): $listeners"
-    fi
-    say "the only listener on port $PORT is the release's VM (pid $beam_pid)"
-fi
+only_listener "$PORT" "$beam_pid" "the release's VM" || fail "$listener_note"
+say "$listener_note"
 
 mode=$("$BIN" eval 'epmd_rs:mode().') || fail "bin/$REL eval failed"
 [ "$mode" = server ] || fail "bin/$REL eval 'epmd_rs:mode().' printed '$mode', not server"

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use epmd_core::codec::Request;
+use epmd_core::codec::{NodeInfo, Request};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -162,8 +162,8 @@ impl Client {
                         .and_then(|()| query.check(&reply))
                 }
                 Work::Churn(tag) => {
-                    let request = wire::encode(&Request::Alive2(wire::node(
-                        &format!("{tag}_{i}"),
+                    let request = wire::encode(&Request::Alive2(NodeInfo::normal(
+                        format!("{tag}_{i}"),
                         CHURN_NODE_PORT,
                     )));
                     wire::register(self.addr, None, &request, REQUEST_TIMEOUT)

@@ -6,7 +6,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use epmd_core::codec::Request;
+use epmd_core::codec::{NodeInfo, Request};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
@@ -65,8 +65,8 @@ impl Held {
         let mut failure = None;
         loop {
             while failure.is_none() && next < end && tasks.len() < CONCURRENCY {
-                let request = wire::encode(&Request::Alive2(wire::node(
-                    &name(prefix, next),
+                let request = wire::encode(&Request::Alive2(NodeInfo::normal(
+                    name(prefix, next),
                     node_port(next),
                 )));
                 let source = Some(source_address(next));

@@ -7,7 +7,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use epmd_core::codec::{self, NodeInfo, Request};
+use epmd_core::codec::{self, Request};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::timeout;
@@ -42,20 +42,6 @@ pub fn encode(request: &Request) -> Vec<u8> {
     request
         .encode()
         .expect("benchmark requests fit in an EPMD packet")
-}
-
-/// The node the harness registers under `name`: a normal node speaking
-/// distribution versions 5..6, as OTP 25 registers.
-pub fn node(name: &str, port: u16) -> NodeInfo {
-    NodeInfo {
-        port,
-        node_type: b'M',
-        protocol: 0,
-        highest_version: 6,
-        lowest_version: 5,
-        name: name.as_bytes().to_vec(),
-        extra: Vec::new(),
-    }
 }
 
 /// Connects to `addr`, from `source` when given. Binding without a port
@@ -166,7 +152,7 @@ mod tests {
 
     #[test]
     fn replies_are_checked_with_the_codec() {
-        let found = codec::encode_port2_reply(Some(&node("a", 7)));
+        let found = codec::encode_port2_reply(Some(&codec::NodeInfo::normal("a", 7)));
         assert!(check_port2(&found, b"a").is_ok());
         assert!(check_port2(&found, b"b").is_err());
         assert!(check_port2(&codec::encode_port2_reply(None), b"a").is_err());

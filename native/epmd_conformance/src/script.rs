@@ -220,14 +220,26 @@ impl Exchange {
         self.read(c, label, until, Reply::Alive2(req.name.clone()))
     }
 
+    /// Sends `pieces` on `c` as separate writes, `gap_ms` apart.
+    pub fn send_pieces<P: AsRef<[u8]>>(self, c: Conn, gap_ms: u64, pieces: &[P]) -> Self {
+        let mut e = self;
+        for (i, piece) in pieces.iter().enumerate() {
+            if i > 0 {
+                e = e.pause_ms(gap_ms);
+            }
+            e = e.send(c, piece);
+        }
+        e
+    }
+
     /// Sends `bytes` one at a time, `gap_ms` apart, on connection `c`, then
     /// reads until the server closes it.
     pub fn dribble(self, c: Conn, label: &str, bytes: &[u8], gap_ms: u64) -> Self {
-        let mut e = self.connect(c);
-        for b in bytes {
-            e = e.send(c, [*b]).pause_ms(gap_ms);
-        }
-        e.read_to_close(c, label)
+        let singles: Vec<[u8; 1]> = bytes.iter().map(|b| [*b]).collect();
+        self.connect(c)
+            .send_pieces(c, gap_ms, &singles)
+            .pause_ms(gap_ms)
+            .read_to_close(c, label)
     }
 
     /// One request on a connection of its own; everything until the server

@@ -174,7 +174,30 @@ fn registrations() -> Vec<Exchange> {
     ]
 }
 
+/// Names that are not UTF-8, or not in its shortest form.
+const BAD_UTF8_NAMES: &[(&str, &str, &[u8])] = &[
+    ("name_bad_byte", "0xff is not UTF-8", b"al-\xff"),
+    ("name_overlong", "overlong encoding", b"al-\xc0\xaf"),
+    (
+        "name_overlong_3",
+        "overlong 3-byte encoding",
+        b"al-\xe0\x80\xaf",
+    ),
+    ("name_surrogate", "UTF-16 surrogate", b"al-\xed\xa0\x80"),
+    ("name_above_max", "above U+10FFFF", b"al-\xf4\x90\x80\x80"),
+    ("name_truncated", "truncated sequence", b"al-\xe2\x82"),
+    ("name_continuation", "lone continuation byte", b"al-\x80x"),
+    (
+        "name_five_bytes",
+        "5-byte sequence",
+        b"al-\xf8\x88\x80\x80\x80",
+    ),
+];
+
 fn refusals() -> Vec<Exchange> {
+    let bad_utf8 = BAD_UTF8_NAMES
+        .iter()
+        .map(|&(name, about, bytes)| refused(name, about, Alive2::new(bytes, 1)));
     vec![
         refused(
             "extra_1021",
@@ -206,52 +229,15 @@ fn refusals() -> Vec<Exchange> {
             "OTP's alive_req_too_large: 600 characters",
             Alive2::new(ascii_name("al-600-", 600), 1).highest(5),
         ),
-        refused(
-            "name_bad_byte",
-            "0xff is not UTF-8",
-            Alive2::new(b"al-\xff", 1),
-        ),
-        refused(
-            "name_overlong",
-            "overlong encoding",
-            Alive2::new(b"al-\xc0\xaf", 1),
-        ),
-        refused(
-            "name_overlong_3",
-            "overlong 3-byte encoding",
-            Alive2::new(b"al-\xe0\x80\xaf", 1),
-        ),
-        refused(
-            "name_surrogate",
-            "UTF-16 surrogate",
-            Alive2::new(b"al-\xed\xa0\x80", 1),
-        ),
-        refused(
-            "name_above_max",
-            "above U+10FFFF",
-            Alive2::new(b"al-\xf4\x90\x80\x80", 1),
-        ),
-        refused(
-            "name_truncated",
-            "truncated sequence",
-            Alive2::new(b"al-\xe2\x82", 1),
-        ),
-        refused(
-            "name_continuation",
-            "lone continuation byte",
-            Alive2::new(b"al-\x80x", 1),
-        ),
-        refused(
-            "name_five_bytes",
-            "5-byte sequence",
-            Alive2::new(b"al-\xf8\x88\x80\x80\x80", 1),
-        ),
-        refused(
-            "refused_v5",
-            "a refusal in `y` form",
-            Alive2::new(b"al-\xff5", 1).highest(5),
-        ),
     ]
+    .into_iter()
+    .chain(bad_utf8)
+    .chain([refused(
+        "refused_v5",
+        "a refusal in `y` form",
+        Alive2::new(b"al-\xff5", 1).highest(5),
+    )])
+    .collect()
 }
 
 fn malformed_bodies() -> Vec<Exchange> {

@@ -116,11 +116,7 @@ pub fn exchanges() -> Vec<Exchange> {
             "the length arrives a byte at a time",
         )
         .connect(A)
-        .send(A, [0])
-        .pause_ms(SPLIT_MS)
-        .send(A, [5])
-        .pause_ms(SPLIT_MS)
-        .send(A, b"zfr-x")
+        .send_pieces(A, SPLIT_MS, &[&[0][..], &[5], b"zfr-x"])
         .read_to_close(A, "PORT2 in three writes"),
         Exchange::new(
             "framing/split_then_junk",
@@ -128,18 +124,21 @@ pub fn exchanges() -> Vec<Exchange> {
         )
         .register(A, &Alive2::new("fr-sj", 4204))
         .connect(B)
-        .send(B, b"\x00\x06z")
-        .pause_ms(SPLIT_MS)
-        .send(B, b"fr-sjjunk")
+        .send_pieces(B, SPLIT_MS, &[&b"\x00\x06z"[..], b"fr-sjjunk"])
         .read_to_close(B, "PORT2 completed by a write with junk"),
         Exchange::new(
             "framing/split_alive2_then_junk",
             "an ALIVE2 completed by a write with junk registers, then the junk ends it",
         )
         .connect(A)
-        .send(A, &split_alive2.bytes()[..5])
-        .pause_ms(SPLIT_MS)
-        .send(A, [&split_alive2.bytes()[5..], b"J"].concat())
+        .send_pieces(
+            A,
+            SPLIT_MS,
+            &[
+                split_alive2.bytes()[..5].to_vec(),
+                [&split_alive2.bytes()[5..], b"J"].concat(),
+            ],
+        )
         .alive2_reply(A, &split_alive2, Until::Closed)
         .wait_gone("fr-split-alive"),
         Exchange::new(
@@ -147,9 +146,7 @@ pub fn exchanges() -> Vec<Exchange> {
             "while the length is unknown a read takes all it can, so overflow is seen",
         )
         .connect(A)
-        .send(A, [0])
-        .pause_ms(SPLIT_MS)
-        .send(A, b"\x05zfr-yjunk")
+        .send_pieces(A, SPLIT_MS, &[&[0][..], b"\x05zfr-yjunk"])
         .read_to_close(A, "00, then the rest with junk"),
         Exchange::new(
             "framing/slow_port2",
@@ -157,41 +154,29 @@ pub fn exchanges() -> Vec<Exchange> {
         )
         .register(A, &Alive2::new("fr-slow", 4205))
         .connect(B)
-        .send(B, b"\x00\x08z")
-        .pause_ms(DRIBBLE_MS)
-        .send(B, b"fr-")
-        .pause_ms(DRIBBLE_MS)
-        .send(B, b"sl")
-        .pause_ms(DRIBBLE_MS)
-        .send(B, b"ow")
+        .send_pieces(B, DRIBBLE_MS, &[&b"\x00\x08z"[..], b"fr-", b"sl", b"ow"])
         .read_to_close(B, "PORT2 dribbled over 2.1 s"),
         Exchange::new(
             "framing/slow_bytes",
             "a request a byte at a time, slower than the timeout overall",
         )
         .connect(A)
-        .send(A, [0])
-        .pause_ms(DRIBBLE_MS)
-        .send(A, [3])
-        .pause_ms(DRIBBLE_MS)
-        .send(A, b"z")
-        .pause_ms(DRIBBLE_MS)
-        .send(A, b"f")
-        .pause_ms(DRIBBLE_MS)
-        .send(A, b"r")
+        .send_pieces(A, DRIBBLE_MS, &[[0], [3], *b"z", *b"f", *b"r"])
         .read_to_close(A, "PORT2 \"fr\" dribbled over 2.8 s"),
         Exchange::new(
             "framing/slow_alive2",
             "an ALIVE2 dribbled in four parts registers",
         )
         .connect(A)
-        .send(A, &slow_alive2.bytes()[..1])
-        .pause_ms(DRIBBLE_MS)
-        .send(A, &slow_alive2.bytes()[1..7])
-        .pause_ms(DRIBBLE_MS)
-        .send(A, &slow_alive2.bytes()[7..15])
-        .pause_ms(DRIBBLE_MS)
-        .send(A, &slow_alive2.bytes()[15..])
+        .send_pieces(A, DRIBBLE_MS, &{
+            let b = slow_alive2.bytes();
+            [
+                b[..1].to_vec(),
+                b[1..7].to_vec(),
+                b[7..15].to_vec(),
+                b[15..].to_vec(),
+            ]
+        })
         .alive2_reply(A, &slow_alive2, Until::Bytes(6))
         .port_please("fr-slow-alive"),
         Exchange::new(
@@ -199,9 +184,7 @@ pub fn exchanges() -> Vec<Exchange> {
             "progress, then silence: closed by the timeout",
         )
         .connect(A)
-        .send(A, b"\x00\x09zfr")
-        .pause_ms(DRIBBLE_MS)
-        .send(A, b"-st")
+        .send_pieces(A, DRIBBLE_MS, &[&b"\x00\x09zfr"[..], b"-st"])
         .read_to_close(A, "6 of 11 bytes, then silence"),
         Exchange::new(
             "framing/fast_bytewise",
