@@ -1,6 +1,7 @@
-//! Where our EPMD answers differently from OTP 25's on purpose. Each entry
-//! names the exchange that shows it and the observations allowed to differ;
-//! docs/COMPATIBILITY.md carries the same table.
+//! Where our EPMD answers differently from OTP's on purpose. Each entry names
+//! the exchange that shows it and the observations allowed to differ;
+//! docs/COMPATIBILITY.md carries the same table, with the OTP versions each
+//! shows against.
 
 /// A deliberate difference from OTP's behaviour.
 #[derive(Debug)]
@@ -44,6 +45,27 @@ pub const DEVIATIONS: &[Deviation] = &[
         ours: "PORT2 accepts every name ALIVE2 accepts: up to 255 code points (`w 00 …` when \
                registered, `w 01` when not)",
         reason: "a node that registers must be reachable; no client relies on the drop",
+    },
+    Deviation {
+        id: "D3",
+        shows: &[
+            ("framing/slow_port2", "B: PORT2 dribbled over 2.8 s"),
+            ("framing/slow_bytes", "A: PORT2 \"fr\" dribbled over 2.8 s"),
+            (
+                "framing/slow_alive2",
+                "A: ALIVE2 reply for \"fr-slow-alive\"",
+            ),
+            ("framing/slow_alive2", "#1: PORT2 \"fr-slow-alive\""),
+        ],
+        otp: "OTP 25.2.3 restarts the packet timeout with every read, so a request dribbled \
+              with gaps under the timeout is served however long it takes. From OTP 27 (the \
+              CVE-2026-42792 mitigation) the timeout runs from the accept, but epmd checks it \
+              only when some other connection wakes it, so the same client is closed on a \
+              busy host and served on an idle one",
+        ours: "the whole request must arrive within the packet timeout (plus OTP's rounding \
+               to whole seconds) of the accept, whatever else the server is doing",
+        reason: "a client must not hold a connection open with a byte now and then; the \
+                 newer OTPs mean the same, and the outcome should not depend on other traffic",
     },
 ];
 

@@ -452,10 +452,12 @@ fn serve(mut stream: TcpStream, mut conn: Conn, ctx: Ctx) -> impl Future<Output 
     async move {
         let shared = &*ctx.shared;
         let mut closing = ctx.closing.clone();
-        // OTP checks in whole seconds (closes when last_read + T < now), so a
-        // connection survives between T and T+1 seconds of silence; T+1 keeps
-        // every client that OTP would serve.
-        let read_limit = shared.config.packet_timeout + Duration::from_secs(1);
+        // The whole request must arrive within the packet timeout of the
+        // accept, as from OTP 27 (§6). OTP checks in whole seconds, so it
+        // closes between T and T+1 seconds; T+1 keeps every client that OTP
+        // would serve. The task starts right after the accept.
+        let deadline =
+            tokio::time::Instant::now() + shared.config.packet_timeout + Duration::from_secs(1);
         loop {
             match conn.session.next_action() {
                 Action::Read(buf) => {
@@ -464,7 +466,7 @@ fn serve(mut stream: TcpStream, mut conn: Conn, ctx: Ctx) -> impl Future<Output 
                     // registration should pay only for its own.
                     let read = Box::pin(async {
                         tokio::select! {
-                            r = tokio::time::timeout(read_limit, stream.read(buf)) => Some(r),
+                            r = tokio::time::timeout_at(deadline, stream.read(buf)) => Some(r),
                             _ = closing.wait_for(|c| *c) => None,
                         }
                     });

@@ -244,15 +244,33 @@ async fn idle_and_partial_connections_time_out_but_registrations_do_not() {
 }
 
 #[tokio::test]
-async fn packet_timeout_restarts_with_every_read() {
-    // OTP 25's slow_get_port_nr: the request takes longer than the timeout
-    // as a whole, but no single gap does.
+async fn packet_timeout_bounds_the_whole_request() {
+    // Since the CVE-2026-42792 mitigation (OTP 27 on): the request as a whole
+    // must arrive in time, however short each gap (deviation D3 from 25.2.3).
+    let server = TestServer::with(|c| c.packet_timeout = Duration::from_secs(1)).await;
+    let _foo = server.register_ok("foo", 1234).await;
+    let mut s = server.connect().await;
+    let started = Instant::now();
+    s.write_all(b"\x00\x04z").await.unwrap();
+    for b in b"fo" {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        s.write_all(&[*b]).await.unwrap();
+    }
+    // 1.4 s in: within T+1, the request is still being read.
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    let _ = s.write_all(b"o").await;
+    assert_dropped(&mut s).await;
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_dribbled_request_within_the_timeout_is_served() {
     let server = TestServer::with(|c| c.packet_timeout = Duration::from_secs(1)).await;
     let _foo = server.register_ok("foo", 1234).await;
     let mut s = server.connect().await;
     s.write_all(b"\x00\x04z").await.unwrap();
     for b in b"foo" {
-        tokio::time::sleep(Duration::from_millis(1200)).await;
+        tokio::time::sleep(Duration::from_millis(250)).await;
         s.write_all(&[*b]).await.unwrap();
     }
     let reply = read_to_eof(&mut s).await;
