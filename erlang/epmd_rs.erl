@@ -38,6 +38,7 @@
 -define(DEFAULT_TIMEOUT_MS, 10000).
 %% Set when the NIF did not load and erl_epmd does the work.
 -define(FALLBACK_KEY, {?MODULE, fallback}).
+-define(NOT_CACHED, '$epmd_rs_not_cached').
 
 %% @doc Starts the process that serves or reaches this host's EPMD. Called by
 %% the kernel when distribution starts.
@@ -87,9 +88,9 @@ register_node(Name, Port, Family) ->
         {error, _} = Error ->
             %% As erl_epmd: with a fixed distribution port, registering is
             %% optional and a random creation will do.
-            case init:get_argument(erl_epmd_port) of
+            case node_listen_port() of
                 {ok, _} -> {ok, -1};
-                error -> Error
+                undefined -> Error
             end;
         Ok ->
             Ok
@@ -128,16 +129,16 @@ rs_port_please(Name, Host, Timeout) ->
 address_please(_Name, Host, Family) ->
     inet:getaddr(Host, Family).
 
-%% @doc The port this node's distribution listens on: `-erl_epmd_port', or 0
-%% for any port in `inet_dist_listen_min'..`max'.
+%% @doc The port this node's distribution listens on: the kernel parameter
+%% `erl_epmd_node_listen_port' (OTP 27.2 and later) or the `-erl_epmd_port'
+%% flag, or 0 for any port in `inet_dist_listen_min'..`max'. Both set is an
+%% error, as with erl_epmd.
 -spec listen_port_please(node_name(), host()) -> {ok, inet:port_number()}.
 listen_port_please(_Name, _Host) ->
-    {ok, cached(erl_epmd_port, fun() ->
-                                       case init:get_argument(erl_epmd_port) of
-                                           {ok, [[Port | _] | _]} -> list_to_integer(Port);
-                                           _ -> 0
-                                       end
-                               end)}.
+    case node_listen_port() of
+        {ok, Port} -> {ok, Port};
+        undefined -> {ok, 0}
+    end.
 
 %% @doc The nodes registered on this host: `{ok, [{Name, Port}]}', oldest
 %% registration first, exactly as `erl_epmd:names()' lists them.
@@ -214,14 +215,46 @@ fallback() ->
 %% A value that never changes in the life of the VM, computed once: lookups
 %% run in the caller's process and must not redo this work.
 cached(Key, Compute) ->
-    case persistent_term:get({?MODULE, Key}, undefined) of
-        undefined ->
+    case persistent_term:get({?MODULE, Key}, ?NOT_CACHED) of
+        ?NOT_CACHED ->
             Value = Compute(),
             persistent_term:put({?MODULE, Key}, Value),
             Value;
         Value ->
             Value
     end.
+
+%% The fixed listen port, if any. A setting that OTP refuses fails the same
+%% way, every time it is asked for (nothing is cached), and the log names the
+%% two settings that collide.
+node_listen_port() ->
+    cached(node_listen_port,
+           fun() ->
+                   case epmd_rs_config:node_listen_port() of
+                       {conflict, FlagPort, ParameterPort} ->
+                           Message = io_lib:format(
+                                       "epmd_rs: the distribution port is set twice, by the flag "
+                                       "-erl_epmd_port ~b and by the kernel parameter "
+                                       "erl_epmd_node_listen_port ~b; set only one of them",
+                                       [FlagPort, ParameterPort]),
+                           logger:error("~ts", [Message],
+                                        #{epmd_rs => #{event => config_conflict,
+                                                       settings => [erl_epmd_port,
+                                                                    erl_epmd_node_listen_port]}}),
+                           %% Early in boot (OTP 26 on) only logger's simple handler
+                           %% is there, and the kernel stops before it prints: say it
+                           %% on stderr too, as net_kernel does for the error below.
+                           _ = logger:get_handler_ids() =:= [simple]
+                               andalso erlang:display_string(lists:flatten([Message, $\n])),
+                           error({invalid_configuration,
+                                  "either -erl_epmd_port or kernel erl_epmd_node_listen_port "
+                                  "should be specified, not both"});
+                       {invalid, Value} ->
+                           error({invalid_parameter_value, erl_epmd_node_listen_port, Value});
+                       Port ->
+                           Port
+                   end
+           end).
 
 lookup(Name, Ip, Timeout) ->
     case local_server(Ip) of
