@@ -7,10 +7,10 @@ REBAR ?= rebar3
 # python3 for the fault tests (a node process to kill).
 APT_PACKAGES := erlang-base erlang-dev erlang-common-test erlang-eunit \
 	erlang-dialyzer erlang-tools erlang-syntax-tools erlang-parsetools \
-	erlang-edoc rebar3 iproute2 elixir procps python3
+	erlang-edoc erlang-ssl rebar3 iproute2 elixir procps python3 openssl debootstrap
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps build test rust-test erlang-test lint demo clean
+.PHONY: all deps build test rust-test demo clean
 
 all: build
 
@@ -37,24 +37,20 @@ rust-test: deps
 	cargo clippy -p epmd_nif --features test-hooks --locked -- -D warnings
 	cargo test --workspace --locked
 
-erlang-test: deps
-	cargo build --locked -p epmd_conformance
-	$(REBAR) eunit
-	$(REBAR) ct
+# Every Erlang-side check on every supported OTP: EUnit, Common Test, xref,
+# dialyzer and the examples in examples/ (a relx release and a Mix project),
+# on this machine's OTP and on OTP 27 and 29 in Debian roots that the matrix
+# makes with debootstrap and caches in /var/cache/epmd_rs/roots (see
+# test/otp/matrix.sh). Making a root needs root.
+.PHONY: otp-matrix test-host
+otp-matrix: deps
+	sh test/otp/matrix.sh
 
-lint: deps
-	$(REBAR) xref
-	$(REBAR) dialyzer
+test: rust-test otp-matrix
 
-# The projects in examples/ that use epmd_rs as users will (a relx release, a
-# Mix project), built from this working tree, booted on a free EPMD port and
-# checked from outside with Debian's epmd.
-.PHONY: examples
-examples: deps
-	REBAR=$(REBAR) sh examples/rebar3_release/test.sh
-	sh examples/mix_app/test.sh
-
-test: rust-test erlang-test lint examples
+# The same checks on this machine's OTP only: quicker, for development.
+test-host: deps rust-test
+	EPMD_RS_OTP_SUITES= sh test/otp/matrix.sh
 
 demo: build
 	escript demo/demo.escript

@@ -18,10 +18,19 @@ if [ -n "$features" ]; then
   target=target/features-$(echo "$features" | tr -c 'a-z0-9\n' '-')
   set -- --features "$features"
 fi
-cargo build --locked --profile "$profile" -p epmd_nif --target-dir "$target" "$@"
 dir=$profile
 [ "$profile" = dev ] && dir=debug
 lib=libepmd_nif.so
+# EPMD_RS_PREBUILT: the library in target/ was built elsewhere (the OTP test
+# matrix builds it once on the host, for roots that have no cargo); install it.
+if [ -n "${EPMD_RS_PREBUILT:-}" ]; then
+  [ -f "$target/$dir/$lib" ] || {
+    echo "native/build.sh: EPMD_RS_PREBUILT is set but $target/$dir/$lib is missing" >&2
+    exit 1
+  }
+else
+  cargo build --locked --profile "$profile" -p epmd_nif --target-dir "$target" "$@"
+fi
 mkdir -p priv
 # Replace, never overwrite in place: a running VM may have the old file mapped
 # (rusterlium/rustler#128). rename(2) swaps the name atomically.

@@ -63,9 +63,9 @@ cleanup() ->
 stop_peer(Peer) ->
     unlink(Peer),
     Ref = monitor(process, Peer),
-    catch peer:cast(Peer, erlang, halt, []),
+    ok = peer:cast(Peer, erlang, halt, []),
     receive {'DOWN', Ref, process, Peer, _} -> ok
-    after 5000 -> catch peer:stop(Peer)
+    after 5000 -> try peer:stop(Peer) catch exit:_ -> ok end
     end.
 
 kill_peer(Peer) ->

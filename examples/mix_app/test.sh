@@ -1,12 +1,14 @@
 #!/bin/sh
 # Compiles this Mix project, which depends on epmd_rs (a rebar3 project, built
 # by Mix with MIX_REBAR3 and with no network), then starts Elixir nodes from it
-# with the in-VM mapper, in the two ways README.md describes:
+# with the in-VM mapper, in the three ways README.md describes:
 #   boot:  ERL_LIBS=_build/dev/lib elixir --sname N --erl "-epmd_module epmd_rs
 #          -start_epmd false" -S mix run --no-halt   (distribution at boot)
 #   start: elixir --erl "-epmd_module epmd_rs -start_epmd false" -S mix run
 #          --no-halt -e 'Node.start(N, :shortnames)' (distribution after Mix
 #          has put the deps on the code path)
+#   release: MIX_ENV=prod mix release, whose rel/vm.args.eex has the flag,
+#          then bin/mix_app start
 # For each: Debian's `epmd -port P -names` lists the node (nothing but that VM
 # listens on P), a stock node (erl_epmd, no epmd_rs code) finds it through that
 # in-VM EPMD and calls it (:epmd_rs.mode() is server), and once it is stopped
@@ -98,11 +100,12 @@ run_node() {
     only_listener "$PORT" "$node_pid" "the node's VM" || fail "[$how] $listener_note"
     say "[$how] $listener_note"
 
-    info=$(stock_call "$name" "{'Elixir.MixApp':info(), os:getpid()}.") \
+    # Fields one by one: each OTP prints the keys of a map in its own order.
+    info=$(stock_call "$name" "{maps:get(epmd_mode, 'Elixir.MixApp':info()), maps:get(node, 'Elixir.MixApp':info()), os:getpid()}.") \
         || fail "[$how] a stock node could not call $name"
-    printf '%s' "$info" | grep -Eq "^\{#\{epmd_mode => server,node => '?$name@[^,]*\},\"$node_pid\"\}\$" \
-        || fail "[$how] {MixApp.info(), :os.getpid()} over rpc returned $info (node pid $node_pid)"
-    say "[$how] from a stock node, rpc {MixApp.info(), :os.getpid()} -> $info"
+    printf '%s' "$info" | grep -Eq "^\{server,'?$name@[^,]*,\"$node_pid\"\}\$" \
+        || fail "[$how] {epmd_mode, node, :os.getpid()} of MixApp.info() over rpc returned $info (node pid $node_pid)"
+    say "[$how] from a stock node, rpc {epmd_mode, node, :os.getpid()} of MixApp.info() -> $info"
 
     stock_call "$name" "init:stop()." >/dev/null || fail "[$how] init:stop() over rpc failed"
     while kill -0 "$node_pid" 2>/dev/null; do
@@ -138,6 +141,18 @@ run_node mix_start start \
     elixir --cookie "$COOKIE" --erl "-epmd_module epmd_rs -start_epmd false" \
     -S mix run --no-compile --no-halt \
     -e '{:ok, _} = Node.start(:mix_start, :shortnames)'
+
+# A release: rel/vm.args.eex carries the flag; epmd_rs is in the release's
+# lib/ and its boot script, so nothing else is needed at boot.
+say "[release] MIX_ENV=prod mix release"
+MIX_ENV=prod mix release --overwrite >"$work/release.log" 2>&1 \
+    || { cat "$work/release.log" >&2; fail "mix release failed"; }
+release=$here/_build/prod/rel/mix_app
+grep -qx -- '-epmd_module epmd_rs' "$release"/releases/*/vm.args \
+    || fail "the release's vm.args does not carry -epmd_module epmd_rs"
+export RELEASE_NODE=mix_rel RELEASE_COOKIE="$COOKIE" RELEASE_DISTRIBUTION=sname
+run_node mix_rel release "$release/bin/mix_app" start
+unset RELEASE_NODE RELEASE_COOKIE RELEASE_DISTRIBUTION
 
 t_end=$(now_ms)
 say "OK: mix compile $(( t_build - t0 )) ms, total $(( t_end - t0 )) ms"

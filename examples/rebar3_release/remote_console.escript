@@ -31,10 +31,10 @@ main([Bin]) ->
         halt(0)
     catch
         throw:{fail, Fmt, Args} ->
-            catch kill(Port),
+            kill(Port),
             fail(Fmt, Args);
         Class:Reason:Stack ->
-            catch kill(Port),
+            kill(Port),
             fail("~p:~p ~p", [Class, Reason, Stack])
     end;
 main(_) ->
@@ -75,8 +75,10 @@ wait_exit(Port) ->
 
 %% script(1), and the relx script and helper VM under it.
 kill(Port) ->
-    {os_pid, Pid} = erlang:port_info(Port, os_pid),
-    kill_tree(integer_to_list(Pid)).
+    case erlang:port_info(Port, os_pid) of
+        {os_pid, Pid} -> kill_tree(integer_to_list(Pid));
+        undefined -> ok
+    end.
 
 kill_tree(Pid) ->
     Children = string:lexemes(os:cmd("ps -o pid= --ppid " ++ Pid), " \n"),

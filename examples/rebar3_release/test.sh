@@ -20,8 +20,16 @@ cd "$here"
 . ../common.sh
 REBAR=${REBAR:-rebar3}
 REL=hello
-BIN=$here/_build/default/rel/$REL/bin/$REL
-LIBDIR=$here/_build/default/rel/$REL/lib
+# EPMD_RS_FORM=kernel_params builds the release with the kernel parameter
+# (config/vm.kernel_params.args, OTP 27.2 and later) instead of the flag.
+FORM=${EPMD_RS_FORM:-flag}
+case $FORM in
+    flag) PROFILE=default; AS="" ;;
+    kernel_params) PROFILE=kernel_params; AS="as kernel_params" ;;
+    *) echo "rebar3_release: EPMD_RS_FORM must be flag or kernel_params" >&2; exit 2 ;;
+esac
+BIN=$here/_build/$PROFILE/rel/$REL/bin/$REL
+LIBDIR=$here/_build/$PROFILE/rel/$REL/lib
 DEADLINE_S=60
 
 say() { printf 'rebar3_release: %s\n' "$*"; }
@@ -75,11 +83,17 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 t0=$(now_ms)
-say "building: $REBAR release"
-"$REBAR" release >"$work/rebar3.log" 2>&1 || { cat "$work/rebar3.log" >&2; fail "$REBAR release failed"; }
+say "building: $REBAR $AS release"
+# shellcheck disable=SC2086
+"$REBAR" $AS release >"$work/rebar3.log" 2>&1 || { cat "$work/rebar3.log" >&2; fail "$REBAR $AS release failed"; }
 t_build=$(now_ms)
 ls "$LIBDIR"/epmd_rs-*/priv/libepmd_nif.so >/dev/null 2>&1 \
     || fail "the release has no lib/epmd_rs-*/priv/libepmd_nif.so"
+if [ "$FORM" = kernel_params ] && ! erl -noshell -pa "$LIBDIR"/epmd_rs-*/ebin \
+        -eval 'halt(case epmd_rs_config:kernel_has_parameters() of true -> 0; false -> 3 end).'; then
+    say "not applicable: this OTP's kernel has no epmd_module parameter (it came with 27.2)"
+    exit 0
+fi
 
 PORT=$(free_port) || fail "found no free port for the EPMD"
 export ERL_EPMD_PORT="$PORT"
@@ -131,10 +145,13 @@ pong=$("$BIN" ping) || fail "bin/$REL ping failed"
 [ "$pong" = pong ] || fail "bin/$REL ping printed '$pong'"
 say "bin/$REL ping -> $pong"
 
-# remote_console starts a helper VM with the release's dist flags, hence with
-# `-epmd_module epmd_rs': it finds epmd_rs's code because the boot script it
-# uses, relx's start_clean, has every application of the release on its path.
-# (That epmd_rs finds the port held by the release's VM and is its client.)
+# remote_console starts a helper VM with the release's dist flags. With the
+# flag form that includes `-epmd_module epmd_rs': it finds epmd_rs's code
+# because the boot script it uses, relx's start_clean, has every application
+# of the release on its path (that epmd_rs finds the port held by the
+# release's VM and is its client). With the kernel parameter relx carries
+# nothing over, and the helper's stock erl_epmd looks the node up in the
+# release's EPMD like any client.
 # The escript bounds each of its steps and cleans up after itself.
 remote=$(escript "$here/remote_console.escript" "$BIN") || fail "bin/$REL remote_console did not work"
 case $remote in
@@ -164,4 +181,4 @@ done
 say "port $PORT is free again"
 
 t_end=$(now_ms)
-say "OK in $(( t_end - t0 )) ms: rebar3 release $(( t_build - t0 )), listed by epmd $(( t_listed - t_build )) ms after the daemon command, daemon returned at $(( t_boot - t_build )), rpc/eval/ping/remote_console $(( t_checks - t_boot )), stop $(( t_stop - t_checks ))"
+say "OK ($FORM) in $(( t_end - t0 )) ms: rebar3 release $(( t_build - t0 )), listed by epmd $(( t_listed - t_build )) ms after the daemon command, daemon returned at $(( t_boot - t_build )), rpc/eval/ping/remote_console $(( t_checks - t_boot )), stop $(( t_stop - t_checks ))"
