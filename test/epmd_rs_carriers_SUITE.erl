@@ -28,8 +28,10 @@ inet6_tcp(Config) ->
     mesh(Config, ["-proto_dist", "inet6_tcp"], {tcp, inet6}).
 
 inet_tls(Config) ->
-    mesh(Config, ["-proto_dist", "inet_tls", "-ssl_dist_optfile", tls_options(Config)],
-         {tls, inet}).
+    Dir = ?config(priv_dir, Config),
+    ok = epmd_rs_test_lib:make_tls_certs(Dir),
+    Options = epmd_rs_test_lib:write_tls_dist(Dir, Dir),
+    mesh(Config, ["-proto_dist", "inet_tls", "-ssl_dist_optfile", Options], {tls, inet}).
 
 %% A node with a dynamic name neither listens nor registers: it gets its name
 %% from the first node it connects to, which it looks up through its mapper.
@@ -92,35 +94,3 @@ mesh(Config, Carrier, {Protocol, Family}) ->
 listed(Peer, Module) ->
     {ok, Names} = peer:call(Peer, Module, names, []),
     lists:sort([N || {N, _} <- Names]).
-
-%% An ssl_dist options file: one CA, and a certificate that both ends present
-%% and check.
-tls_options(Config) ->
-    Dir = ?config(priv_dir, Config),
-    %% Keys and digests that every supported OTP's TLS 1.3 accepts.
-    Opts = [{key, {namedCurve, secp256r1}}, {digest, sha256}],
-    #{server_config := Server, client_config := Client} =
-        public_key:pkix_test_data(#{server_chain => #{root => Opts, peer => Opts},
-                                    client_chain => #{root => Opts, peer => Opts}}),
-    Files = fun(Role, Chain) ->
-                    Cert = filename:join(Dir, Role ++ "_cert.pem"),
-                    Key = filename:join(Dir, Role ++ "_key.pem"),
-                    Ca = filename:join(Dir, Role ++ "_ca.pem"),
-                    ok = file:write_file(Cert, pem('Certificate', proplists:get_value(cert, Chain))),
-                    {KeyType, KeyDer} = proplists:get_value(key, Chain),
-                    ok = file:write_file(Key, public_key:pem_encode([{KeyType, KeyDer, not_encrypted}])),
-                    ok = file:write_file(Ca, public_key:pem_encode(
-                                               [{'Certificate', C, not_encrypted}
-                                                || C <- proplists:get_value(cacerts, Chain)])),
-                    [{certfile, Cert}, {keyfile, Key}, {cacertfile, Ca}, {verify, verify_peer}]
-            end,
-    File = filename:join(Dir, "ssl_dist.conf"),
-    ok = file:write_file(File, io_lib:format("~p.~n", [[{server, [{fail_if_no_peer_cert, true}
-                                                                  | Files("server", Server)]},
-                                                        %% The test certificates name no host.
-                                                        {client, [{server_name_indication, disable}
-                                                                  | Files("client", Client)]}]])),
-    File.
-
-pem(Type, Der) ->
-    public_key:pem_encode([{Type, Der, not_encrypted}]).

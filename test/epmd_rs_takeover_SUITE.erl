@@ -12,7 +12,7 @@
 -export([all/0, suite/0]).
 -export([chain_of_three_kills/1, takeover_from_otp_daemon/1]).
 
-%% Targets from the issue: epmd_rs names back within 500 ms, stock names
+%% The takeover targets: epmd_rs names back within 500 ms, stock names
 %% (erl_epmd retries every 2 s) within 3 s.
 -define(RS_DEADLINE_MS, 500).
 -define(STOCK_DEADLINE_MS, 3000).

@@ -10,7 +10,7 @@
          start_peer/1, start_peer/3, start_peer/4, kill_peer/1, kill_os_pid/1,
          listed_names/4, epmd_cli/2, epmd_cli_names/1, start_otp_epmd/1, start_otp_epmd/2, run_erl/2, run_erl/3,
          run/3, start_tty/3, expect/2, tty_exit/1, start_server/2, stop_server/1,
-         wait_until/2]).
+         wait_until/2, make_tls_certs/1, write_tls_dist/2]).
 %% Run inside peers: a logger handler that keeps events in a table.
 -export([start_log_collector/0, log/2, long_schedules_during_nif_load/1]).
 
@@ -278,3 +278,41 @@ stop_server(Server) ->
     receive {epmd_rs_server_stopped, Server, Why} -> Why
     after 5000 -> ct:fail(server_did_not_stop)
     end.
+
+%% Certificates for TLS distribution, made with openssl(1) in `Dir': a CA
+%% and one P-256 certificate it signed, for this host's name, which every
+%% node presents and checks.
+%% openssl's certificates carry the extensions that every supported OTP's
+%% ssl accepts, whichever OTP reads them.
+make_tls_certs(Dir) ->
+    Openssl = os:find_executable("openssl"),
+    ?assertNotEqual(false, Openssl),
+    In = fun(F) -> filename:join(Dir, F) end,
+    Ext = In("node.ext"),
+    {ok, Host} = inet:gethostname(),
+    ok = file:write_file(Ext, ["basicConstraints=CA:FALSE\n"
+                               "keyUsage=digitalSignature,keyAgreement\n"
+                               "extendedKeyUsage=serverAuth,clientAuth\n"
+                               "subjectAltName=DNS:", Host, ",DNS:localhost\n"]),
+    Key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"],
+    [{0, _} = run(Openssl, Args, []) || Args <- [
+        ["req", "-x509" | Key] ++ ["-keyout", In("ca.key"), "-out", In("ca.pem"), "-days", "7",
+                                   "-subj", "/CN=epmd_rs test CA"],
+        ["req" | Key] ++ ["-keyout", In("node.key"), "-out", In("node.csr"),
+                          "-subj", "/CN=epmd_rs test node"],
+        ["x509", "-req", "-in", In("node.csr"), "-CA", In("ca.pem"), "-CAkey", In("ca.key"),
+         "-CAcreateserial", "-out", In("node.pem"), "-days", "7", "-extfile", Ext]]],
+    ok.
+
+%% Writes an ssl_dist options file into `Dir', where make_tls_certs/1 (or a
+%% copy) left the certificates, naming them as a VM that sees `Dir' at
+%% `SeenAs' finds them (a VM in an OTP root sees another file system);
+%% returns the options file's path as that VM sees it.
+write_tls_dist(Dir, SeenAs) ->
+    Files = [{certfile, filename:join(SeenAs, "node.pem")},
+             {keyfile, filename:join(SeenAs, "node.key")},
+             {cacertfile, filename:join(SeenAs, "ca.pem")},
+             {verify, verify_peer}],
+    Options = [{server, [{fail_if_no_peer_cert, true} | Files]}, {client, Files}],
+    ok = file:write_file(filename:join(Dir, "ssl_dist.conf"), io_lib:format("~p.~n", [Options])),
+    filename:join(SeenAs, "ssl_dist.conf").

@@ -3,7 +3,9 @@
 # suite), xref, dialyzer, the relx release example and the Mix example. The
 # native artefacts (the NIF libraries, epmd-conformance, epmd-rs) must already
 # be in target/: the matrix builds them once, with cargo, on the host.
-#   test/otp/check.sh LABEL SUMMARY_FILE
+#   test/otp/check.sh LABEL SUMMARY_FILE [rolling]
+# With `rolling', only the suite that puts VMs of every OTP on one host
+# (test/mixed), which needs EPMD_RS_OTP_ROOTS: the matrix runs it last.
 # Runs every step even after a failure, appends a line per step to
 # SUMMARY_FILE ("LABEL<TAB>step<TAB>ok|FAILED<TAB>counts and time") and exits
 # non-zero if any step failed.
@@ -49,6 +51,17 @@ step() {
         status=1
     fi
 }
+
+if [ "${3:-}" = rolling ]; then
+    step rolling "$REBAR" ct --suite test/mixed/epmd_rs_rolling_SUITE
+    exit $status
+fi
+
+# What this OTP's toolchain is, for the matrix's table.
+nif=$(erl -noshell -eval 'io:format("~s", [erlang:system_info(nif_version)]), halt().')
+rebar=$("$REBAR" version | awk '{print $2}')
+elixir=$(elixir --short-version 2>/dev/null || echo none)
+printf '%s\ttoolchain\t-\tNIF API %s, rebar3 %s, Elixir %s\n' "$label" "$nif" "$rebar" "$elixir" >>"$summary"
 
 step eunit "$REBAR" eunit
 step ct "$REBAR" ct

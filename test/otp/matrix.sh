@@ -15,6 +15,8 @@ suites=${EPMD_RS_OTP_SUITES-trixie sid}
 summary=$(mktemp "${TMPDIR:-/tmp}/epmd_rs_matrix.XXXXXX")
 trap 'rm -f "$summary"' EXIT
 status=0
+mixed=""
+labels=""
 
 otp_version() { cat "$1"/usr/lib/erlang/releases/*/OTP_VERSION 2>/dev/null | head -n 1; }
 
@@ -46,15 +48,30 @@ for suite in $suites; do
     fi
     : >"$root/work/summary"
     sh test/otp/chroot.sh "$root" sh /work/epmd_rs/test/otp/check.sh "$label" /work/summary || status=1
+    mixed="$mixed${mixed:+ }$(otp_version "$root")=$root"
+    labels="$labels+$(otp_version "$root")"
     cat "$root/work/summary" >>"$summary"
     printf 'time\t%s\t%s\n' "$label" $(($(date +%s) - started)) >>"$summary"
 done
 
+# VMs of every OTP on one host and one EPMD port, from this host's CT, once
+# each OTP has compiled the tree in its root.
+if [ -n "$mixed" ] && ! grep -q "	FAILED	" "$summary"; then
+    started=$(date +%s)
+    EPMD_RS_OTP_ROOTS=$mixed sh test/otp/check.sh "OTP $(otp_version "")$labels" "$summary" rolling ||
+        status=1
+    printf 'time\t%s\t%s\n' "OTP $(otp_version "")$labels" $(($(date +%s) - started)) >>"$summary"
+elif [ -n "$mixed" ]; then
+    printf 'every OTP\trolling\tFAILED\tnot run: a check above failed\n' >>"$summary"
+fi
+
 cd "$here"
 printf '\n=== OTP matrix\n'
 awk -F '\t' '
-    $1 == "time" { printf "%-24s %-19s %s s\n", $2, "(total)", $3; next }
-    { printf "%-24s %-19s %-7s %s\n", $1, $2, $3, $4
+    $1 == "time" { printf "%-26s %-19s %s s\n", $2, "(total)", $3; next }
+    { printf "%-26s %-19s %-7s %s\n", $1, $2, $3, $4 }
+    $2 == "toolchain" { next }
+    {
       if (match($4, /[0-9]+ passed, [0-9]+ failed/)) {
           split(substr($4, RSTART, RLENGTH), c, /[^0-9]+/); p += c[1]; f += c[2]
       } else if ($3 == "ok") p++; else f++ }
