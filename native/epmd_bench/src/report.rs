@@ -39,7 +39,7 @@ impl<'a> Report<'a> {
     /// The targets, wire, in-VM and boot tables.
     pub fn tables(&self) -> String {
         let mut out = String::new();
-        out.push_str("### Targets (issue #5)\n\n");
+        out.push_str("### Targets\n\n");
         out.push_str(&self.targets_table());
         out.push_str("\n### On the wire\n\n");
         out.push_str(&self.wire_table());

@@ -1,4 +1,4 @@
-//! The targets of issue #5, checked against one run: each is a ratio to
+//! The performance targets (BENCHMARKS.md), checked against one run: each is a ratio to
 //! OTP's epmd measured in the same run, normalised so that a ratio above 1
 //! means ahead of OTP (throughput: ours / OTP; times and memory: OTP / ours).
 

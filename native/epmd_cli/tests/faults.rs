@@ -1,4 +1,4 @@
-//! Faults (issue 6): descriptor exhaustion, thousands of idle or dripping
+//! Faults: descriptor exhaustion, thousands of idle or dripping
 //! connections, a client that resets before its ALIVE2 reply is written, and
 //! a node killed with SIGKILL, or closing its registration, whose successor
 //! registers the same name at once. Each test runs `epmd-rs` (and, for

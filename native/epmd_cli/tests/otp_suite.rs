@@ -1,5 +1,5 @@
 //! OTP 25's acceptance test for epmd, `erts/epmd/test/epmd_SUITE.erl`, case by
-//! case against `epmd-rs` (§12 of docs/epmd-protocol.md). Each test is named
+//! case against `epmd-rs` (§12 of docs/PROTOCOL.md). Each test is named
 //! after the case it covers and checks what that case checks; the code is our
 //! own, written from the behavioural description (the suite is not shipped by
 //! Debian and is not copied here).

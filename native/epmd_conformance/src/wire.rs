@@ -1,6 +1,6 @@
 //! Request bytes for the battery, built here rather than with `epmd_core`'s
 //! codec so that a bug in the implementation under test cannot hide itself by
-//! shaping its own test input. Section numbers refer to docs/epmd-protocol.md.
+//! shaping its own test input. Section numbers refer to docs/PROTOCOL.md.
 
 /// Frames a request body with its big-endian `u16` length (§1). Bodies longer
 /// than 65535 bytes are not requests any server could receive.

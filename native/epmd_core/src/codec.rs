@@ -3,7 +3,7 @@
 //! Requests are framed by a big-endian `u16` length; replies are not framed. The
 //! server side uses [`check_frame`] then [`parse_request`]; the client side uses
 //! [`Request::encode`] and the `decode_*` functions for replies. Section numbers
-//! refer to docs/epmd-protocol.md (OTP 25's behaviour).
+//! refer to docs/PROTOCOL.md.
 
 use std::fmt;
 use std::io::Write as _;

@@ -1,4 +1,4 @@
-//! The server over real TCP, byte for byte against docs/epmd-protocol.md.
+//! The server over real TCP, byte for byte against docs/PROTOCOL.md.
 
 mod common;
 
