@@ -101,8 +101,12 @@ run_node() {
     say "[$how] $listener_note"
 
     # Fields one by one: each OTP prints the keys of a map in its own order.
-    info=$(stock_call "$name" "{maps:get(epmd_mode, 'Elixir.MixApp':info()), maps:get(node, 'Elixir.MixApp':info()), os:getpid()}.") \
-        || fail "[$how] a stock node could not call $name"
+    # With distribution at boot the node is listed before Mix has put the
+    # project's code on its path: until then the call is undef, so retry.
+    until info=$(stock_call "$name" "{maps:get(epmd_mode, 'Elixir.MixApp':info()), maps:get(node, 'Elixir.MixApp':info()), os:getpid()}." 2>&1); do
+        [ "$(date +%s)" -lt "$deadline" ] || fail "[$how] a stock node could not call $name: $info"
+        sleep 0.2
+    done
     printf '%s' "$info" | grep -Eq "^\{server,'?$name@[^,]*,\"$node_pid\"\}\$" \
         || fail "[$how] {epmd_mode, node, :os.getpid()} of MixApp.info() over rpc returned $info (node pid $node_pid)"
     say "[$how] from a stock node, rpc {epmd_mode, node, :os.getpid()} of MixApp.info() -> $info"
