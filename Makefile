@@ -3,11 +3,14 @@
 
 REBAR ?= rebar3
 # Debian packages: the OTP pieces the build and the tests use, rebar3,
-# iproute2 for the multi-host tests, elixir and procps (ps) for examples/, and
-# python3 for the fault tests (a node process to kill).
+# iproute2 for the multi-host tests, elixir and procps (ps) for examples/,
+# python3 for the fault tests (a node process to kill), openssl for TLS test
+# certificates, debootstrap for the OTP matrix's roots, and binutils (readelf)
+# to check how the NIF library is linked.
 APT_PACKAGES := erlang-base erlang-dev erlang-common-test erlang-eunit \
 	erlang-dialyzer erlang-tools erlang-syntax-tools erlang-parsetools \
-	erlang-edoc erlang-ssl rebar3 iproute2 elixir procps python3 openssl debootstrap
+	erlang-edoc erlang-ssl rebar3 iproute2 elixir procps python3 openssl debootstrap \
+	binutils
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build test rust-test demo clean

@@ -52,8 +52,7 @@ start_link() ->
         none ->
             epmd_rs_server:start_unless_running();
         Reason ->
-            _ = application:load(epmd_rs),
-            Fail = application:get_env(epmd_rs, on_nif_error, fallback) =:= fail,
+            Fail = epmd_rs_config:app_env(on_nif_error, fallback) =:= fail,
             logger:error("epmd_rs: the NIF library did not load (~p); ~ts", [Reason,
                          case Fail of
                              true -> "refusing to start distribution (on_nif_error = fail)";
@@ -119,7 +118,7 @@ rs_port_please(Name, Host, Timeout) ->
             end;
         {ok, Port} ->
             %% The peer's versions are unknown here: assume the lowest, as erl_epmd does.
-            {Low, _High} = epmd_rs_server:dist_versions(),
+            {Low, _High} = epmd_rs_config:dist_versions(),
             {port, Port, Low}
     end.
 

@@ -85,11 +85,11 @@ format_names(Entries) ->
 %% Low..High, as erl_epmd picks it: 0 if the ranges do not meet.
 -spec best_version(non_neg_integer(), non_neg_integer()) -> non_neg_integer().
 best_version(Low, High) ->
-    {OurLow, OurHigh} = epmd_rs_server:dist_versions(),
-    if
-        OurLow > High; Low > OurHigh -> 0;
-        true -> min(OurHigh, High)
-    end.
+    best_version(epmd_rs_config:dist_versions(), Low, High).
+
+best_version({OurLow, _OurHigh}, _Low, High) when OurLow > High -> 0;
+best_version({_OurLow, OurHigh}, Low, _High) when Low > OurHigh -> 0;
+best_version({_OurLow, OurHigh}, _Low, High) -> min(OurHigh, High).
 
 -ifdef(TEST).
 -include_lib("eunit/include/eunit.hrl").
@@ -115,9 +115,11 @@ format_names_test() ->
     ?assertEqual([{"foo", 1234}, {"bar", 2345}], parse_names(format_names(Entries))).
 
 best_version_test_() ->
-    [?_assertEqual(6, best_version(5, 6)),
-     ?_assertEqual(5, best_version(5, 5)),
-     ?_assertEqual(6, best_version(6, 9)),
-     ?_assertEqual(0, best_version(7, 9)),
-     ?_assertEqual(0, best_version(1, 4))].
+    Ours = {5, 6},
+    [?_assertEqual(6, best_version(Ours, 5, 6)),
+     ?_assertEqual(5, best_version(Ours, 5, 5)),
+     ?_assertEqual(6, best_version(Ours, 6, 9)),
+     ?_assertEqual(0, best_version(Ours, 7, 9)),
+     ?_assertEqual(0, best_version(Ours, 1, 4)),
+     ?_assertEqual(0, best_version({6, 6}, 5, 5))].
 -endif.

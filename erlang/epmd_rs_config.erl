@@ -1,15 +1,103 @@
 %% @private
-%% Pure readers of the settings that epmd_rs shares with OTP's erl_epmd. Each
-%% takes what init, the kernel's environment and the OTP version say, so that
-%% EUnit can check every combination without starting a node.
+%% Pure readers of epmd_rs's settings: the flags and variables it shares with
+%% OTP's erl_epmd and epmd, the kernel parameters, and the epmd_rs
+%% application's environment. Each reader has a form that takes what it reads
+%% as arguments, which EUnit checks below, and a form that reads the running
+%% VM. Defaults that are protocol facts (the EPMD port, the packet timeout,
+%% the distribution versions) come from the Rust core, through the NIF.
 -module(epmd_rs_config).
 
--export([node_listen_port/0, node_listen_port/3, kernel_has_parameters/0]).
+-export([epmd_port/0, epmd_port/3,
+         dist_versions/0, dist_versions/3,
+         server_options/0, server_options/3,
+         app_env/2,
+         node_listen_port/0, node_listen_port/3,
+         kernel_has_parameters/0]).
 
 -type listen_port() :: {ok, inet:port_number()} | undefined
                      | {conflict, inet:port_number(), inet:port_number()}
                      | {invalid, term()}.
+-type defaults() :: epmd_rs_nif:defaults().
 -export_type([listen_port/0]).
+
+%% @doc The EPMD port: the `-epmd_port' init flag (erlexec sets it from
+%% ERL_EPMD_PORT), then the `port' application variable, then EPMD's default.
+-spec epmd_port() -> inet:port_number().
+epmd_port() ->
+    epmd_port(init:get_argument(epmd_port), app_env(port, undefined), epmd_rs_nif:defaults()).
+
+-spec epmd_port(error | {ok, [[string()]]}, inet:port_number() | undefined, defaults()) ->
+          inet:port_number().
+epmd_port({ok, [[Port | _] | _]}, _AppPort, _Defaults) -> list_to_integer(Port);
+epmd_port(error, undefined, #{port := Default}) -> Default;
+epmd_port(error, AppPort, _Defaults) -> AppPort.
+
+%% @doc The distribution versions this node registers, as erl_epmd computes
+%% them: `{Low, High}', each narrowed by ERL_EPMD_DIST_LOW / _HIGH when that
+%% is a number within the default range.
+-spec dist_versions() -> {non_neg_integer(), non_neg_integer()}.
+dist_versions() ->
+    dist_versions(os:getenv("ERL_EPMD_DIST_LOW"), os:getenv("ERL_EPMD_DIST_HIGH"),
+                  epmd_rs_nif:defaults()).
+
+-spec dist_versions(string() | false, string() | false, defaults()) ->
+          {non_neg_integer(), non_neg_integer()}.
+dist_versions(LowVar, HighVar, #{lowest_version := Low, highest_version := High}) ->
+    {version(LowVar, Low, fun(N) -> N > Low end),
+     version(HighVar, High, fun(N) -> N < High end)}.
+
+version(false, Default, _Accept) ->
+    Default;
+version(Value, Default, Accept) ->
+    case string:to_integer(Value) of
+        {N, []} -> case Accept(N) of true -> N; false -> Default end;
+        _ -> Default
+    end.
+
+%% @doc The in-VM server's options: where to listen (the `address' variable,
+%% as OTP's -address list, then ERL_EPMD_ADDRESS; `loopback_only' for
+%% 127.0.0.1 and ::1; empty for every address), relaxed mode (the variable
+%% ERL_EPMD_RELAXED_COMMAND_CHECK set at all, or `relaxed_command_check'),
+%% the hardened profile's `local_names_only' and connection caps (0 is none),
+%% and OTP's packet timeout.
+-spec server_options() -> epmd_rs_nif:server_options().
+server_options() ->
+    _ = application:load(epmd_rs),
+    server_options(maps:from_list(application:get_all_env(epmd_rs)),
+                   maps:from_list(lists:filtermap(
+                                    fun(Var) ->
+                                            case os:getenv(Var) of
+                                                false -> false;
+                                                Value -> {true, {Var, Value}}
+                                            end
+                                    end, ["ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"])),
+                   epmd_rs_nif:defaults()).
+
+-spec server_options(#{atom() => term()}, #{string() => string()}, defaults()) ->
+          epmd_rs_nif:server_options().
+server_options(App, Os, #{packet_timeout := PacketTimeout}) ->
+    Addresses = case maps:get(loopback_only, App, false) of
+                    true -> "127.0.0.1";
+                    false -> maps:get(address, App, maps:get("ERL_EPMD_ADDRESS", Os, ""))
+                end,
+    #{addresses => unicode:characters_to_binary(Addresses),
+      relaxed => maps:is_key("ERL_EPMD_RELAXED_COMMAND_CHECK", Os)
+          orelse maps:get(relaxed_command_check, App, false) =:= true,
+      packet_timeout => PacketTimeout,
+      remote_names => not maps:get(local_names_only, App, false),
+      max_connections => cap(maps:get(max_connections, App, infinity)),
+      max_connections_per_peer => cap(maps:get(max_connections_per_peer, App, infinity))}.
+
+cap(infinity) -> 0;
+cap(N) when is_integer(N), N > 0 -> N.
+
+%% @doc An epmd_rs application variable. Distribution starts before any
+%% application, so the application is loaded here, which applies sys.config
+%% and `-epmd_rs' flags.
+-spec app_env(atom(), term()) -> term().
+app_env(Key, Default) ->
+    _ = application:load(epmd_rs),
+    application:get_env(epmd_rs, Key, Default).
 
 %% @doc The fixed port of this node's distribution listener, if one is set,
 %% read as this OTP's erl_epmd reads it: the `-erl_epmd_port' flag on every
@@ -63,6 +151,47 @@ kernel_has_parameters(Vsn) ->
 
 -ifdef(TEST).
 -include_lib("eunit/include/eunit.hrl").
+
+-define(DEFAULTS, #{port => 4369, packet_timeout => 60000,
+                    highest_version => 6, lowest_version => 5}).
+
+epmd_port_test_() ->
+    [?_assertEqual(4369, epmd_port(error, undefined, ?DEFAULTS)),
+     ?_assertEqual(4370, epmd_port(error, 4370, ?DEFAULTS)),
+     %% The flag (ERL_EPMD_PORT) wins over the application variable.
+     ?_assertEqual(5000, epmd_port({ok, [["5000"]]}, 4370, ?DEFAULTS)),
+     ?_assertEqual(5000, epmd_port({ok, [["5000"], ["6000"]]}, undefined, ?DEFAULTS))].
+
+dist_versions_test_() ->
+    [?_assertEqual({5, 6}, dist_versions(false, false, ?DEFAULTS)),
+     ?_assertEqual({6, 6}, dist_versions("6", false, ?DEFAULTS)),
+     ?_assertEqual({5, 5}, dist_versions(false, "5", ?DEFAULTS)),
+     %% Only narrowing counts, as in erl_epmd.
+     ?_assertEqual({5, 6}, dist_versions("4", "7", ?DEFAULTS)),
+     ?_assertEqual({5, 6}, dist_versions("x", "6x", ?DEFAULTS))].
+
+server_options_test_() ->
+    Default = server_options(#{}, #{}, ?DEFAULTS),
+    [?_assertEqual(#{addresses => <<>>, relaxed => false, packet_timeout => 60000,
+                     remote_names => true, max_connections => 0,
+                     max_connections_per_peer => 0}, Default),
+     ?_assertMatch(#{addresses := <<"10.0.0.5">>},
+                   server_options(#{}, #{"ERL_EPMD_ADDRESS" => "10.0.0.5"}, ?DEFAULTS)),
+     ?_assertMatch(#{addresses := <<"::1">>},
+                   server_options(#{address => "::1"}, #{"ERL_EPMD_ADDRESS" => "10.0.0.5"},
+                                  ?DEFAULTS)),
+     ?_assertMatch(#{addresses := <<"127.0.0.1">>},
+                   server_options(#{loopback_only => true, address => "::1"}, #{}, ?DEFAULTS)),
+     %% Set at all, even empty, as for OTP's epmd.
+     ?_assertMatch(#{relaxed := true},
+                   server_options(#{}, #{"ERL_EPMD_RELAXED_COMMAND_CHECK" => ""}, ?DEFAULTS)),
+     ?_assertMatch(#{relaxed := true},
+                   server_options(#{relaxed_command_check => true}, #{}, ?DEFAULTS)),
+     ?_assertMatch(#{remote_names := false, max_connections := 4096,
+                     max_connections_per_peer := 64},
+                   server_options(#{local_names_only => true, max_connections => 4096,
+                                    max_connections_per_peer => 64}, #{}, ?DEFAULTS)),
+     ?_assertError(function_clause, server_options(#{max_connections => 0}, #{}, ?DEFAULTS))].
 
 flag(Port) -> {ok, [[Port]]}.
 

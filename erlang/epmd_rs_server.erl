@@ -8,7 +8,7 @@
 -module(epmd_rs_server).
 -behaviour(gen_server).
 
--export([start_link/0, start_unless_running/0, register_node/3, mode/0, epmd_port/0, dist_versions/0,
+-export([start_link/0, start_unless_running/0, register_node/3, mode/0, epmd_port/0,
          is_local_address/1]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2]).
 
@@ -23,9 +23,6 @@
 -define(MAX_BACKOFF_MS, 2000).
 -define(REGISTER_TIMEOUT_MS, 10000).
 -define(PROBE_TIMEOUT_MS, 5000).
--define(DEFAULT_PORT, 4369).
-%% OTP's default -packet_timeout.
--define(PACKET_TIMEOUT_MS, 60000).
 -define(EVENTS_REFRESH_MS, 5000).
 
 -type mode() :: {server, epmd_rs_nif:server()} | client | none.
@@ -69,12 +66,11 @@ register_node(Name, Port, Family) ->
 mode() ->
     persistent_term:get(?MODE_KEY, none).
 
-%% The EPMD port: the `-epmd_port` init flag (erlexec sets it from
-%% ERL_EPMD_PORT), then the `port` application variable, then 4369.
+%% The EPMD port (see epmd_rs_config:epmd_port/0), as this VM uses it.
 -spec epmd_port() -> inet:port_number().
 epmd_port() ->
     case persistent_term:get(?PORT_KEY, undefined) of
-        undefined -> configured_port();
+        undefined -> epmd_rs_config:epmd_port();
         Port -> Port
     end.
 
@@ -85,47 +81,18 @@ is_local_address({127, _, _, _}) -> true;
 is_local_address({0, 0, 0, 0, 0, 0, 0, 1}) -> true;
 is_local_address(Ip) -> lists:member(Ip, persistent_term:get(?LOCAL_IPS_KEY, [])).
 
-configured_port() ->
-    case init:get_argument(epmd_port) of
-        {ok, [[Port | _] | _]} ->
-            list_to_integer(Port);
-        error ->
-            env(port, ?DEFAULT_PORT)
-    end.
-
-%% The distribution versions this node registers, as erl_epmd computes them:
-%% {Low, High}, narrowed by ERL_EPMD_DIST_LOW / ERL_EPMD_DIST_HIGH.
--spec dist_versions() -> {non_neg_integer(), non_neg_integer()}.
-dist_versions() ->
-    Low = env_version("ERL_EPMD_DIST_LOW", 5, fun(N) -> N > 5 end),
-    High = env_version("ERL_EPMD_DIST_HIGH", 6, fun(N) -> N < 6 end),
-    {Low, High}.
-
-env_version(Var, Default, Accept) ->
-    case os:getenv(Var) of
-        false -> Default;
-        Value ->
-            case string:to_integer(Value) of
-                {N, []} -> case Accept(N) of true -> N; false -> Default end;
-                _ -> Default
-            end
-    end.
-
 %%% gen_server
 
 init([]) ->
     process_flag(trap_exit, true),
-    Port = configured_port(),
+    Port = epmd_rs_config:epmd_port(),
     persistent_term:put(?PORT_KEY, Port),
     persistent_term:put(?LOCAL_IPS_KEY, host_addresses()),
     case acquire(Port) of
         {ok, Mode} ->
             {ok, set_mode(#state{port = Port}, Mode)};
         {error, Reason} ->
-            %% No domain on errors and warnings: OTP's default handler only
-            %% shows events without one (or in [otp]), and these must be seen.
-            logger:error("epmd_rs: ~ts", [Reason],
-                         #{epmd_rs => #{event => boot_failed, port => Port}}),
+            epmd_rs_log:boot_failed(Reason, Port),
             {stop, {epmd_rs, lists:flatten(Reason)}}
     end.
 
@@ -145,9 +112,7 @@ handle_cast(_Msg, State) ->
     {noreply, State}.
 
 handle_info({epmd_rs_server_stopped, Server, Why}, #state{mode = {server, Server}} = State) ->
-    logger:warning("epmd_rs: the in-VM EPMD on port ~b stopped (~p); trying to "
-                   "serve or reach the port again", [State#state.port, Why],
-                   #{epmd_rs => #{event => server_stopped, reason => Why}}),
+    epmd_rs_log:server_stopped(Why, State#state.port),
     {noreply, lost(State)};
 handle_info({epmd_rs_evicted, Handle}, #state{handle = {local, Handle}} = State) ->
     %% A STOP removed this node from our own server: register again, as
@@ -159,7 +124,7 @@ handle_info({refresh_events, Server}, #state{mode = {server, Server} = Mode} = S
     refresh_events(Mode),
     {noreply, State};
 handle_info({epmd_rs_event, Kind, Meta}, State) ->
-    log_event(Kind, Meta),
+    epmd_rs_log:event(Kind, Meta),
     {noreply, State};
 handle_info({retry, Timer}, #state{retry_timer = Timer} = State) ->
     {noreply, retry(State#state{retry_timer = undefined})};
@@ -195,7 +160,7 @@ set_mode(#state{mode = Mode} = State, Mode) ->
     State;
 set_mode(State, Mode) ->
     persistent_term:put(?MODE_KEY, Mode),
-    log_mode(Mode, State#state.port),
+    epmd_rs_log:mode(Mode, State#state.port),
     refresh_events(Mode),
     State#state{mode = Mode}.
 
@@ -203,45 +168,15 @@ set_mode(State, Mode) ->
 %% is repeated, so that a level raised at run time takes effect within
 %% ?EVENTS_REFRESH_MS.
 refresh_events({server, Server}) ->
-    ok = epmd_rs_nif:server_events(Server, logger:allow(info, ?MODULE)),
+    ok = epmd_rs_nif:server_events(Server, epmd_rs_log:events_wanted()),
     erlang:send_after(?EVENTS_REFRESH_MS, self(), {refresh_events, Server}),
     ok;
 refresh_events(_) ->
     ok.
 
-%% What the in-VM server reports, as logger events in domain [epmd_rs]: quiet
-%% at the default level (notice), visible to a handler that lets the domain
-%% through at info or debug. A failing accept() is a warning, without domain.
-log_event(accept_failed, Meta) ->
-    logger:warning("epmd_rs: accept failed (~ts); retrying", [maps:get(reason, Meta)],
-                   #{epmd_rs => Meta#{event => accept_failed}});
-log_event(Kind, Meta) ->
-    Level = case Kind of
-                dropped -> debug;
-                incomplete -> debug;
-                timeout -> debug;
-                _ -> info
-            end,
-    logger:log(Level, "epmd_rs: ~ts ~0p", [Kind, Meta],
-               #{domain => [epmd_rs], epmd_rs => Meta#{event => Kind}}).
-
-log_mode(Mode, Port) ->
-    {Format, Name} = case Mode of
-                         {server, _} -> {"serving EPMD port ~b in this VM", server};
-                         client -> {"registered with the EPMD on port ~b", client};
-                         none -> {"lost the EPMD on port ~b; retrying", none}
-                     end,
-    logger:info("epmd_rs: " ++ Format, [Port],
-                #{domain => [epmd_rs], epmd_rs => #{event => mode, mode => Name, port => Port}}).
-
 %% Serve the port from this VM, or else use the EPMD that holds it.
 acquire(Port) ->
-    Options = #{addresses => listen_addresses(), relaxed => relaxed(),
-                packet_timeout => ?PACKET_TIMEOUT_MS,
-                remote_names => not env(local_names_only, false),
-                max_connections => cap(max_connections),
-                max_connections_per_peer => cap(max_connections_per_peer)},
-    case epmd_rs_nif:server_start(Port, Options, self()) of
+    case epmd_rs_nif:server_start(Port, epmd_rs_config:server_options(), self()) of
         {ok, Server} ->
             {ok, {server, Server}};
         {error, BindError} ->
@@ -254,36 +189,6 @@ acquire(Port) ->
                               [Port, bind_reason(BindError), probe_reason(ProbeError)])}
             end
     end.
-
-%% An application variable. Distribution starts before any application, so
-%% the application is loaded here, which applies sys.config and `-epmd_rs'
-%% flags.
-env(Key, Default) ->
-    _ = application:load(epmd_rs),
-    application:get_env(epmd_rs, Key, Default).
-
-%% Where to listen, as OTP's -address list: the `address' application
-%% variable, then ERL_EPMD_ADDRESS (as a daemon started by erlexec would see
-%% it); `loopback_only' means 127.0.0.1 and ::1. Empty: every address.
-listen_addresses() ->
-    case env(loopback_only, false) of
-        true -> <<"127.0.0.1">>;
-        false -> unicode:characters_to_binary(env(address, os:getenv("ERL_EPMD_ADDRESS", "")))
-    end.
-
-%% A connection cap from the environment: 0 is none.
-cap(Key) ->
-    case env(Key, infinity) of
-        infinity -> 0;
-        N when is_integer(N), N > 0 -> N
-    end.
-
-%% STOP, and KILL while nodes are registered, are allowed as by OTP's epmd: when
-%% ERL_EPMD_RELAXED_COMMAND_CHECK is set at all, or by the application variable
-%% `relaxed_command_check'.
-relaxed() ->
-    os:getenv("ERL_EPMD_RELAXED_COMMAND_CHECK") =/= false
-        orelse env(relaxed_command_check, false) =:= true.
 
 %% Is the process holding the port an EPMD? It must answer NAMES.
 probe(Port) ->
@@ -304,7 +209,7 @@ probe_reason(timeout) -> "no answer to NAMES in time";
 probe_reason(Other) -> io_lib:format("~p", [Other]).
 
 do_register(#{name := Name, port := Port, family := Family}, #state{mode = Mode, port = EpmdPort}) ->
-    {Low, High} = dist_versions(),
+    {Low, High} = epmd_rs_config:dist_versions(),
     %% As erl_epmd registers: a normal node ($M) over TCP/IP (0), no extra.
     Node = {Name, Port, $M, 0, High, Low, <<>>},
     case Mode of

@@ -31,7 +31,9 @@
          nifs_never_hold_a_scheduler/1,
          owner_crash_loses_nobody_for_long/1,
          killed_node_restarts_at_once_under_its_name/1,
-         helper_vms_inherit_flags/1]).
+         helper_vms_inherit_flags/1,
+         nif_loads_on_any_first_call/1,
+         nif_library_stays_mapped/1]).
 
 -include("epmd_rs_nodes.hrl").
 
@@ -58,7 +60,9 @@ all() ->
      nifs_never_hold_a_scheduler,
      owner_crash_loses_nobody_for_long,
      killed_node_restarts_at_once_under_its_name,
-     helper_vms_inherit_flags].
+     helper_vms_inherit_flags,
+     nif_loads_on_any_first_call,
+     nif_library_stays_mapped].
 
 %%% Cases
 
@@ -485,6 +489,30 @@ helper_vms_inherit_flags(Config) ->
     _ = tty_exit(Tty9),
     ok = wait_until(fun() -> epmd_cli_names(Config) =:= ["helpers_srv"] end, 5000),
     ?assertEqual(server, peer:call(Srv, epmd_rs, mode, [])).
+
+%% Whichever NIF a VM calls first loads the library, and the call gets its
+%% answer: loading rewrites the stubs' code, which once crashed the VM when
+%% the first call was to a stub of arity 0 or 1.
+nif_loads_on_any_first_call(Config) ->
+    [begin
+         {Status, Output} = epmd_rs_test_lib:run(
+                              os:find_executable("erl"),
+                              ["-noshell", "-pa", ?config(ebin, Config), "-eval",
+                               "io:format(\"~p~n\", [catch " ++ Call ++ "]), halt()."], []),
+         ?assertEqual({0, true}, {Status, lists:prefix(Expected, Output)}, {Call, Output})
+     end || {Call, Expected} <- [{"epmd_rs_nif:defaults()", "#{"},
+                                 {"epmd_rs_nif:names(make_ref())", "{'EXIT',{badarg,"},
+                                 {"epmd_rs_nif:client_names(<<\"127.0.0.1\">>, 1, 100)",
+                                  "#Ref<"}]].
+
+%% The library is linked with -z nodelete (by the NIF crate's build script),
+%% so that purging the module never unmaps code its runtime thread runs.
+nif_library_stays_mapped(_Config) ->
+    Readelf = os:find_executable("readelf"),
+    ?assertNotEqual(false, Readelf),
+    Library = filename:join(code:priv_dir(epmd_rs), "libepmd_nif.so"),
+    {0, Dynamic} = epmd_rs_test_lib:run(Readelf, ["-d", Library], []),
+    ?assertMatch({match, _}, re:run(Dynamic, "FLAGS_1.*NODELETE")).
 
 %%% Helpers
 

@@ -12,13 +12,13 @@ root=$cache/$suite
 mirror=${EPMD_RS_MIRROR:-http://deb.debian.org/debian}
 # What the matrix runs inside a root: the OTP pieces of the build, EUnit, CT,
 # dialyzer and xref, TLS distribution, rebar3 and Elixir for the examples, and
-# ps, ss, ip and python3 for the tests. erlang-common-test is installed with
-# apt inside the root, not by debootstrap: on sid, debootstrap's own ordering
-# fails to configure the GUI packages it pulls in.
+# ps, ss, ip, python3, openssl and readelf for the tests. erlang-common-test
+# is installed with apt inside the root, not by debootstrap: on sid,
+# debootstrap's own ordering fails to configure the GUI packages it pulls in.
 packages="erlang-base erlang-dev erlang-common-test erlang-eunit erlang-dialyzer
 erlang-tools erlang-syntax-tools erlang-parsetools erlang-ssl erlang-crypto
 erlang-public-key erlang-edoc rebar3 elixir procps iproute2 python3 openssl
-ca-certificates"
+ca-certificates binutils"
 stamp=$root/.epmd_rs-root
 want=$(printf '%s %s\n' "$suite" "$packages" | tr -s ' \n' '  ')
 

@@ -6,10 +6,7 @@ use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::time::Duration;
 
-/// `EPMD_PORT_NO`.
-pub const DEFAULT_PORT: u32 = 4369;
-/// OTP's default `-packet_timeout`, in seconds.
-const DEFAULT_PACKET_TIMEOUT: u64 = 60;
+use epmd_core::config::{DEFAULT_PACKET_TIMEOUT, DEFAULT_PORT};
 
 /// What the command line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,9 +133,12 @@ fn delay(value: Option<&OsString>) -> Result<Option<Duration>, Usage> {
 /// Reads the arguments (without the program name) against the environment.
 pub fn parse(args: &[OsString], env: &Env) -> Result<Invocation, Usage> {
     let mut o = ServerOptions {
-        port: env.port.as_deref().map_or(DEFAULT_PORT, |p| atoi(p) as u32),
+        port: env
+            .port
+            .as_deref()
+            .map_or(u32::from(DEFAULT_PORT), |p| atoi(p) as u32),
         debug: 0,
-        packet_timeout: Duration::from_secs(DEFAULT_PACKET_TIMEOUT),
+        packet_timeout: DEFAULT_PACKET_TIMEOUT,
         delay_accept: None,
         delay_write: None,
         daemon: false,
@@ -351,7 +351,7 @@ mod tests {
     #[test]
     fn defaults_and_environment() {
         let o = serve(&[]);
-        assert_eq!(o.port, DEFAULT_PORT);
+        assert_eq!(o.port, u32::from(DEFAULT_PORT));
         assert_eq!(o.packet_timeout, Duration::from_secs(60));
         assert!(!o.relaxed && !o.daemon && !o.systemd && o.address.is_none());
         let env = Env {
@@ -404,7 +404,10 @@ mod tests {
 
     #[test]
     fn client_commands_come_last() {
-        assert_eq!(client(&["-names"]), (DEFAULT_PORT, ClientCommand::Names));
+        assert_eq!(
+            client(&["-names"]),
+            (u32::from(DEFAULT_PORT), ClientCommand::Names)
+        );
         assert_eq!(client(&["-names", "--json"]).1, ClientCommand::NamesJson);
         assert_eq!(
             client(&["-d", "-port", "5", "-started"]),

@@ -118,7 +118,7 @@ pub fn outcome(command: &ClientCommand, answer: Result<Vec<u8>, ClientError>) ->
             Err(_) => Outcome::stdout(*b"epmd: no response from local epmd\n", 1),
         },
         ClientCommand::Kill => match reply.get(..2) {
-            Some(b"OK") => Outcome::stdout(*b"Killed\n", 0),
+            Some(ok) if ok == codec::KILL_OK => Outcome::stdout(*b"Killed\n", 0),
             Some(_) => Outcome::stdout(*b"Killing not allowed - living nodes in database.\n", 1),
             None => Outcome::stdout(RESPONDED_WITH_NOTHING, 1),
         },

@@ -6,7 +6,6 @@ use std::ffi::CString;
 use std::fmt;
 use std::io::Write;
 
-use epmd_core::codec::Request;
 use epmd_core::events::{Event, EventSink};
 
 /// OTP has two kinds of message: "printf" ones may go to syslog, "tty" ones
@@ -80,24 +79,13 @@ impl fmt::Display for Name<'_> {
     }
 }
 
-fn request_name(request: &Request) -> &'static str {
-    match request {
-        Request::Alive2(_) => "ALIVE2_REQ",
-        Request::PortPlease2 { .. } => "PORT2_REQ",
-        Request::Names => "NAMES_REQ",
-        Request::Dump => "DUMP_REQ",
-        Request::Kill => "KILL_REQ",
-        Request::Stop { .. } => "STOP_REQ",
-    }
-}
-
 impl EventSink for Log {
     /// Levels and wording follow OTP 25's `epmd_srv.c`.
     fn event(&self, event: &Event<'_>) {
         use Kind::{Printf, Tty};
         match *event {
             Event::Received { request, .. } => {
-                self.log(1, Printf, format_args!("** got {}", request_name(request)))
+                self.log(1, Printf, format_args!("** got {}", request.otp_name()))
             }
             Event::Registered {
                 name,

@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
+use epmd_core::config::Config;
 use epmd_core::listen::{self, ListenError};
 use epmd_core::registry::{Registry, DEBUG_RETIRED_CAP, RETIRED_CAP};
-use epmd_core::server::{self, Config, Exit, Shared};
+use epmd_core::server::{self, Exit, Shared};
 
 use crate::args::ServerOptions;
 use crate::daemon;

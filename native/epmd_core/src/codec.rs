@@ -99,6 +99,11 @@ pub struct NodeInfo {
     pub extra: Vec<u8>,
 }
 
+/// The distribution versions `erl_epmd` registers, from OTP 25 to 29 as
+/// Debian builds them (§10.3).
+pub const ERL_EPMD_HIGHEST_VERSION: u16 = 6;
+pub const ERL_EPMD_LOWEST_VERSION: u16 = 5;
+
 impl NodeInfo {
     /// A node as `erl_epmd` registers one: normal (`M`), TCP/IP, distribution
     /// versions 5..6, no extra.
@@ -107,11 +112,18 @@ impl NodeInfo {
             port,
             node_type: b'M',
             protocol: 0,
-            highest_version: 6,
-            lowest_version: 5,
+            highest_version: ERL_EPMD_HIGHEST_VERSION,
+            lowest_version: ERL_EPMD_LOWEST_VERSION,
             name: name.into(),
             extra: Vec::new(),
         }
+    }
+
+    /// Whether its registration is answered with `v` and a 32-bit creation
+    /// rather than `y` and a 16-bit one: the request's HighestVersion decides
+    /// (§3.1 step 7).
+    pub fn wants_extended_creation(&self) -> bool {
+        self.highest_version >= 6
     }
 }
 
@@ -280,7 +292,29 @@ fn try_len16(bytes: &[u8]) -> Result<u16, TooLarge> {
     u16::try_from(bytes.len()).map_err(|_| TooLarge)
 }
 
+/// The requests' names in OTP's epmd, as its log lines and docs use them (§2).
+pub mod otp_names {
+    pub const ALIVE2: &str = "ALIVE2_REQ";
+    pub const PORT2: &str = "PORT2_REQ";
+    pub const NAMES: &str = "NAMES_REQ";
+    pub const DUMP: &str = "DUMP_REQ";
+    pub const KILL: &str = "KILL_REQ";
+    pub const STOP: &str = "STOP_REQ";
+}
+
 impl Request {
+    /// The request's name in OTP's epmd.
+    pub fn otp_name(&self) -> &'static str {
+        match self {
+            Request::Alive2(_) => otp_names::ALIVE2,
+            Request::PortPlease2 { .. } => otp_names::PORT2,
+            Request::Names => otp_names::NAMES,
+            Request::Dump => otp_names::DUMP,
+            Request::Kill => otp_names::KILL,
+            Request::Stop { .. } => otp_names::STOP,
+        }
+    }
+
     /// The request as sent on the wire, `Length` prefix included. Parsing it
     /// gives the request back, except for the two requests with an empty
     /// name that OTP's lenient parsing accepts and its clients never send

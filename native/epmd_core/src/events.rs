@@ -9,7 +9,7 @@ use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 
-use crate::codec::{FrameError, Request, RequestError};
+use crate::codec::{otp_names, FrameError, Request, RequestError};
 use crate::registry::RegisterError;
 
 /// The requests only a local peer may send (§7), and NAMES when the hardened
@@ -26,11 +26,11 @@ pub enum LocalCommand {
 impl fmt::Display for LocalCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            LocalCommand::Alive2 => "ALIVE2_REQ",
-            LocalCommand::Names => "NAMES_REQ",
-            LocalCommand::Dump => "DUMP_REQ",
-            LocalCommand::Kill => "KILL_REQ",
-            LocalCommand::Stop => "STOP_REQ",
+            LocalCommand::Alive2 => otp_names::ALIVE2,
+            LocalCommand::Names => otp_names::NAMES,
+            LocalCommand::Dump => otp_names::DUMP,
+            LocalCommand::Kill => otp_names::KILL,
+            LocalCommand::Stop => otp_names::STOP,
         })
     }
 }

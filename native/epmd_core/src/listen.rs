@@ -28,9 +28,10 @@ impl fmt::Display for ListenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ListenError::BadAddress(a) => write!(f, "cannot parse IP address \"{a}\""),
-            ListenError::TooManyAddresses => {
-                f.write_str("cannot listen on more than 16 IP addresses")
-            }
+            ListenError::TooManyAddresses => write!(
+                f,
+                "cannot listen on more than {MAX_LISTEN_SOCKETS} IP addresses"
+            ),
             ListenError::InUse(a) => write!(f, "address {a} is already in use"),
             ListenError::Bind(a, e) => write!(f, "cannot listen on {a}: {e}"),
             ListenError::NothingBound => f.write_str("unable to bind any address"),

@@ -78,6 +78,11 @@ pub struct Registration {
 }
 
 impl Registration {
+    /// The creation its node was given, as the ALIVE2 reply carried it.
+    pub fn reply_creation(&self) -> u32 {
+        creation_for_reply(self.creation, self.node.wants_extended_creation())
+    }
+
     /// Hands the eviction hook to the caller, who runs it outside any lock.
     pub fn take_evict(&mut self) -> Option<Evict> {
         self.evict.take()

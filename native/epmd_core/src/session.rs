@@ -296,7 +296,7 @@ impl Session {
     ) -> Outcome {
         let name = node.name.clone();
         let port = node.port;
-        let extended = node.highest_version >= 6;
+        let extended = node.wants_extended_creation();
         let (outcome, held, creation) = match registry.register(node, self.owner, Some(evict())) {
             Ok((id, counter)) => {
                 let creation = creation_for_reply(counter, extended);

@@ -9,9 +9,10 @@ use std::time::Duration;
 
 use common::*;
 use epmd_core::codec::NodeInfo;
+use epmd_core::config::Config;
 use epmd_core::listen::{self, ListenAddr, ListenError};
 use epmd_core::registry::{creation_for_reply, Evict, Owner, Registry};
-use epmd_core::server::{self, Config, Exit, Shared};
+use epmd_core::server::{self, Exit, Shared};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;

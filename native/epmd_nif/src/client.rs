@@ -121,6 +121,15 @@ impl Resource for HeldResource {
     }
 }
 
+/// How a registration over TCP went, for the caller's reply.
+enum Registered {
+    Creation(u32),
+    /// The EPMD refused the name (its reply had result 1).
+    Refused,
+    Failed(ClientError),
+    Panicked,
+}
+
 /// ALIVE2 to `Ip:Port`, held open by the runtime. Returns the registration
 /// handle, which is also the tag: the caller gets
 /// `{epmd_rs_reply, Handle, {ok, Creation} | {error, Reason}}`, and `owner`
@@ -148,33 +157,22 @@ fn client_register<'a>(
     let caller = env.pid();
     runtime::spawn(async move {
         let result = runtime::guarded(client::register(addr, node, timeout)).await;
-        let mut msg_env = OwnedEnv::new();
-        let held = match result {
-            None => {
-                let _ = msg_env.send_and_clear(&caller, |env| {
-                    let reply = (atoms::error(), atoms::panic()).encode(env);
-                    (atoms::epmd_rs_reply(), tag.clone(), reply).encode(env)
-                });
-                None
-            }
-            Some(Ok((reply, held))) => {
-                let _ = msg_env.send_and_clear(&caller, |env| {
-                    let r = if reply.ok {
-                        (atoms::ok(), reply.creation).encode(env)
-                    } else {
-                        (atoms::error(), atoms::duplicate_name()).encode(env)
-                    };
-                    (atoms::epmd_rs_reply(), tag.clone(), r).encode(env)
-                });
-                held
-            }
-            Some(Err(e)) => {
-                let _ = msg_env.send_and_clear(&caller, |env| {
-                    (atoms::epmd_rs_reply(), tag.clone(), client_error(env, &e)).encode(env)
-                });
-                None
-            }
+        let (outcome, held) = match result {
+            None => (Registered::Panicked, None),
+            Some(Ok((reply, held))) if reply.ok => (Registered::Creation(reply.creation), held),
+            Some(Ok(_)) => (Registered::Refused, None),
+            Some(Err(e)) => (Registered::Failed(e), None),
         };
+        let mut msg_env = OwnedEnv::new();
+        let _ = msg_env.send_and_clear(&caller, |env| {
+            let reply = match &outcome {
+                Registered::Creation(creation) => (atoms::ok(), *creation).encode(env),
+                Registered::Refused => (atoms::error(), atoms::duplicate_name()).encode(env),
+                Registered::Failed(e) => client_error(env, e),
+                Registered::Panicked => (atoms::error(), atoms::panic()).encode(env),
+            };
+            (atoms::epmd_rs_reply(), tag.clone(), reply).encode(env)
+        });
         let Some(mut held) = held else { return };
         tokio::select! {
             _ = held.ended() => {

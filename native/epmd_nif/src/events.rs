@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustler::{Encoder, Env, LocalPid, OwnedEnv, Term};
 
 use epmd_core::events::{Event, EventSink, LocalCommand};
-use epmd_core::registry::RegisterError;
 
 use crate::term::{self, atoms};
 
@@ -74,15 +73,6 @@ fn command(c: LocalCommand) -> &'static str {
     }
 }
 
-fn register_error(e: &RegisterError) -> &'static str {
-    match e {
-        RegisterError::NameTooLong => "name_too_long",
-        RegisterError::InvalidNameEncoding => "invalid_name_encoding",
-        RegisterError::ExtraTooLong => "extra_too_long",
-        RegisterError::NameTaken => "duplicate_name",
-    }
-}
-
 fn atom<'a>(env: Env<'a>, name: &str) -> Term<'a> {
     rustler::Atom::from_str(env, name)
         .expect("valid atom")
@@ -116,7 +106,7 @@ fn meta<'a>(env: Env<'a>, event: &Event<'_>) -> Term<'a> {
             env,
             &[
                 (atoms::name(), name(n)),
-                (atoms::reason(), atom(env, register_error(reason))),
+                (atoms::reason(), term::register_error(reason).encode(env)),
             ],
         ),
         Event::Dropped { peer: p, reason } => term::map(

@@ -9,11 +9,11 @@ use rustler::types::binary::Binary;
 use rustler::{Encoder, Env, LocalPid, Monitor, OwnedEnv, Resource, ResourceArc, Term};
 use tokio::sync::oneshot;
 
+use epmd_core::codec;
+use epmd_core::config::{self, Config};
 use epmd_core::listen;
-use epmd_core::registry::{
-    creation_for_reply, Evict, Owner, RegisterError, RegistrationId, Registry,
-};
-use epmd_core::server::{self, Config, Exit, Shared};
+use epmd_core::registry::{creation_for_reply, Evict, Owner, RegistrationId, Registry};
+use epmd_core::server::{self, Exit, Shared};
 
 use crate::events::OwnerSink;
 use crate::runtime;
@@ -89,6 +89,31 @@ fn listen_error<'a>(env: Env<'a>, e: &listen::ListenError) -> Term<'a> {
         listen::ListenError::InUse(_) => atoms::eaddrinuse().encode(env),
         other => (atoms::listen(), other.to_string()).encode(env),
     }
+}
+
+/// The defaults that the core keeps, as OTP has them: the EPMD port, the
+/// packet timeout (milliseconds) and the distribution versions `erl_epmd`
+/// registers. The Erlang side asks for them rather than repeating them.
+#[rustler::nif]
+fn defaults(env: Env<'_>) -> Term<'_> {
+    term::map(
+        env,
+        &[
+            (atoms::port(), config::DEFAULT_PORT.encode(env)),
+            (
+                atoms::packet_timeout(),
+                (config::DEFAULT_PACKET_TIMEOUT.as_millis() as u64).encode(env),
+            ),
+            (
+                atoms::highest_version(),
+                codec::ERL_EPMD_HIGHEST_VERSION.encode(env),
+            ),
+            (
+                atoms::lowest_version(),
+                codec::ERL_EPMD_LOWEST_VERSION.encode(env),
+            ),
+        ],
+    )
 }
 
 /// The server's options from Erlang, every key present.
@@ -176,15 +201,6 @@ fn server_stop(server: ResourceArc<ServerResource>) -> rustler::Atom {
     atoms::ok()
 }
 
-fn register_error(e: &RegisterError) -> rustler::Atom {
-    match e {
-        RegisterError::NameTaken => atoms::duplicate_name(),
-        RegisterError::NameTooLong => atoms::name_too_long(),
-        RegisterError::InvalidNameEncoding => atoms::invalid_name_encoding(),
-        RegisterError::ExtraTooLong => atoms::extra_too_long(),
-    }
-}
-
 /// Registers a node of this VM (see `term::NodeTuple`) for as long as
 /// `owner` lives. Returns `{ok, Creation, Registration}`; `owner` gets
 /// `{epmd_rs_evicted, Registration}` if a STOP or KILL removes it.
@@ -197,7 +213,7 @@ fn register_local<'a>(
 ) -> Term<'a> {
     term::charge(env, 1);
     let node = term::node_from_tuple(node);
-    let highest_version = node.highest_version;
+    let extended = node.wants_extended_creation();
     let name = node.name.clone();
     let shared = &server.shared;
     // The registry keeps the resource (and with it the monitor) alive while
@@ -206,7 +222,7 @@ fn register_local<'a>(
     let registered = shared.registry().register(node, Owner::Local, Some(evict));
     let (id, creation) = match registered {
         Ok(r) => r,
-        Err(e) => return (atoms::error(), register_error(&e)).encode(env),
+        Err(e) => return (atoms::error(), term::register_error(&e)).encode(env),
     };
     let registration = ResourceArc::new(LocalRegistration {
         shared: Arc::downgrade(shared),
@@ -220,7 +236,7 @@ fn register_local<'a>(
         registration.unregister();
         return (atoms::error(), atoms::owner_dead()).encode(env);
     }
-    let creation = creation_for_reply(creation, highest_version >= 6);
+    let creation = creation_for_reply(creation, extended);
     (atoms::ok(), creation, registration).encode(env)
 }
 
@@ -314,10 +330,7 @@ fn info<'a>(env: Env<'a>, server: ResourceArc<ServerResource>) -> Term<'a> {
                     (atoms::highest_version(), n.highest_version.encode(env)),
                     (atoms::lowest_version(), n.lowest_version.encode(env)),
                     (atoms::extra(), term::binary(env, &n.extra).encode(env)),
-                    (
-                        atoms::creation(),
-                        creation_for_reply(r.creation, n.highest_version >= 6).encode(env),
-                    ),
+                    (atoms::creation(), r.reply_creation().encode(env)),
                     (atoms::registered_at(), registered_at.encode(env)),
                     (atoms::owner(), owner),
                     (atoms::peer(), peer),
