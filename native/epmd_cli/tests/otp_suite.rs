@@ -195,13 +195,17 @@ fn alive2_head(node_port: u16, node_type: u8, name_len: usize) -> Vec<u8> {
     body
 }
 
-/// A well-formed ALIVE2_REQ, as the suite's nodes send it.
+/// A well-formed ALIVE2_REQ, as the suite's nodes send it: versions 5 and 5.
 fn alive2(name: &[u8], node_port: u16, node_type: u8, extra: &[u8]) -> Vec<u8> {
-    let mut body = alive2_head(node_port, node_type, name.len());
-    body.extend_from_slice(name);
-    body.extend_from_slice(&(extra.len() as u16).to_be_bytes());
-    body.extend_from_slice(extra);
-    frame(&body)
+    epmd_testkit::Alive2 {
+        name,
+        port: node_port,
+        node_type,
+        highest_version: 5,
+        lowest_version: 5,
+        extra,
+    }
+    .bytes()
 }
 
 /// How a connection ended.

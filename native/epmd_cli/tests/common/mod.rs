@@ -1,7 +1,7 @@
 //! Harness for running `epmd-rs` side by side with OTP's `epmd` (the oracle):
 //! free ports, server processes that are always stopped, client runs with
 //! captured output, raw ALIVE2 registrations and polling with deadlines.
-#![allow(dead_code)] // each test crate uses a different subset
+#![allow(dead_code, unused_imports)] // each test crate uses a different subset
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -258,36 +258,10 @@ pub fn register(port: u16, name: &str, node_port: u16) -> TcpStream {
 
 /// An ALIVE2_REQ for a normal node, HighestVersion 6, LowestVersion 5.
 pub fn alive2_frame(name: &str, node_port: u16) -> Vec<u8> {
-    let mut body = vec![b'x'];
-    body.extend_from_slice(&node_port.to_be_bytes());
-    body.extend_from_slice(&[77, 0, 0, 6, 0, 5]);
-    body.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(&[0, 0]);
-    let mut frame = (body.len() as u16).to_be_bytes().to_vec();
-    frame.extend_from_slice(&body);
-    frame
+    epmd_testkit::Alive2::erl_epmd(name.as_bytes(), node_port).bytes()
 }
 
-/// Replaces each `fd = <digits>` with `fd = #`: DUMP shows the server's own
-/// descriptor numbers, which no reimplementation can match.
-pub fn mask_fds(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        if text[i..].starts_with(b"fd = ") {
-            out.extend_from_slice(b"fd = #");
-            i += 5;
-            while i < text.len() && text[i].is_ascii_digit() {
-                i += 1;
-            }
-        } else {
-            out.push(text[i]);
-            i += 1;
-        }
-    }
-    out
-}
+pub use epmd_testkit::{frame, mask_fds};
 
 /// Cases hold a thousand connections at once, and run side by side: lift
 /// the soft descriptor limit to the hard one (the servers inherit it).
@@ -308,12 +282,6 @@ pub fn raise_fd_limit() {
             }
         }
     });
-}
-
-pub fn frame(body: &[u8]) -> Vec<u8> {
-    let mut out = (body.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(body);
-    out
 }
 
 /// Resets the connection: SO_LINGER with a zero timeout, then close.

@@ -1,6 +1,7 @@
 //! Shared harness: a real server on 127.0.0.1:0 and raw-byte helpers.
-#![allow(dead_code)] // each test crate uses a different subset
+#![allow(dead_code, unused_imports)] // each test crate uses a different subset
 
+use epmd_testkit::Alive2;
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -118,22 +119,14 @@ impl TestServer {
 
 /// An ALIVE2_REQ for a normal TCP node, LowestVersion 5, empty extra.
 pub fn alive2(name: &str, port: u16, hv: u16) -> Vec<u8> {
-    let mut body = vec![b'x'];
-    body.extend_from_slice(&port.to_be_bytes());
-    body.extend_from_slice(&[77, 0]);
-    body.extend_from_slice(&hv.to_be_bytes());
-    body.extend_from_slice(&5u16.to_be_bytes());
-    body.extend_from_slice(&(name.len() as u16).to_be_bytes());
-    body.extend_from_slice(name.as_bytes());
-    body.extend_from_slice(&[0, 0]);
-    framed(&body)
+    Alive2 {
+        highest_version: hv,
+        ..Alive2::erl_epmd(name.as_bytes(), port)
+    }
+    .bytes()
 }
 
-pub fn framed(body: &[u8]) -> Vec<u8> {
-    let mut out = (body.len() as u16).to_be_bytes().to_vec();
-    out.extend_from_slice(body);
-    out
-}
+pub use epmd_testkit::{frame as framed, mask_fds};
 
 /// A single read, which must bring data.
 pub async fn read_one(s: &mut TcpStream) -> Vec<u8> {
@@ -191,23 +184,4 @@ where
         assert!(Instant::now() < end, "timed out waiting for: {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// Replaces each `fd = <digits>` with `fd = #`.
-pub fn mask_fds(text: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(text.len());
-    let mut i = 0;
-    while i < text.len() {
-        if text[i..].starts_with(b"fd = ") {
-            out.extend_from_slice(b"fd = #");
-            i += 5;
-            let digits = text[i..].iter().take_while(|b| b.is_ascii_digit()).count();
-            assert!(digits > 0, "fd without a number");
-            i += digits;
-        } else {
-            out.push(text[i]);
-            i += 1;
-        }
-    }
-    out
 }
