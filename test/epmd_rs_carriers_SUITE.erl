@@ -12,10 +12,8 @@
 -export([all/0, suite/0]).
 -export([inet_tcp/1, inet6_tcp/1, inet_tls/1, dynamic_names/1, helpers_that_do_not_listen/1]).
 
--include("epmd_rs_nodes.hrl").
-
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [epmd_rs_ct_hook]}].
 
 all() ->
     [inet_tcp, inet6_tcp, inet_tls, dynamic_names, helpers_that_do_not_listen].

@@ -21,10 +21,8 @@
          both_listen_port_forms_refused/1,
          both_epmd_module_forms_refused/1]).
 
--include("epmd_rs_nodes.hrl").
-
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [epmd_rs_ct_hook]}].
 
 all() ->
     [listen_port_flag,

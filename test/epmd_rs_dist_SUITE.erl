@@ -33,12 +33,11 @@
          killed_node_restarts_at_once_under_its_name/1,
          helper_vms_inherit_flags/1,
          nif_loads_on_any_first_call/1,
-         nif_library_stays_mapped/1]).
-
--include("epmd_rs_nodes.hrl").
+         nif_library_stays_mapped/1,
+         what_the_host_shows/1]).
 
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [epmd_rs_ct_hook]}].
 
 all() ->
     [three_nodes_listed_and_connected,
@@ -62,7 +61,8 @@ all() ->
      killed_node_restarts_at_once_under_its_name,
      helper_vms_inherit_flags,
      nif_loads_on_any_first_call,
-     nif_library_stays_mapped].
+     nif_library_stays_mapped,
+     what_the_host_shows].
 
 %%% Cases
 
@@ -513,6 +513,28 @@ nif_library_stays_mapped(_Config) ->
     Library = filename:join(code:priv_dir(epmd_rs), "libepmd_nif.so"),
     {0, Dynamic} = epmd_rs_test_lib:run(Readelf, ["-d", Library], []),
     ?assertMatch({match, _}, re:run(Dynamic, "FLAGS_1.*NODELETE")).
+
+%% What an operator sees with ss(8) and ps(1), as the README shows it: the
+%% serving VM's own process holds the EPMD port, on every address, and
+%% nothing else does (no epmd process); a client VM holds one connection to
+%% the port, its registration.
+what_the_host_shows(Config) ->
+    Port = port_string(Config),
+    A = start_peer(Config, "a", rs),
+    B = start_peer(Config, "b", rs),
+    [PidA, PidB] = [peer:call(P, os, getpid, []) || P <- [A, B]],
+    [?assertEqual("beam.smp", string:trim(os:cmd("ps -o comm= -p " ++ Pid)))
+     || Pid <- [PidA, PidB]],
+    Listeners = lines(os:cmd("ss -Hltnp 'sport = :" ++ Port ++ "'")),
+    ?assertMatch([_, _], Listeners),
+    [?assertNotEqual(nomatch, string:find(L, "pid=" ++ PidA ++ ",")) || L <- Listeners],
+    Connections = [L || L <- lines(os:cmd("ss -Htnp 'dport = :" ++ Port ++ "'")),
+                        string:find(L, "ESTAB") =/= nomatch],
+    ?assertMatch([_], Connections),
+    ?assertNotEqual(nomatch, string:find(hd(Connections), "pid=" ++ PidB ++ ",")).
+
+lines(Text) ->
+    string:lexemes(Text, "\n").
 
 %%% Helpers
 

@@ -17,10 +17,8 @@
 -define(RS_DEADLINE_MS, 500).
 -define(STOCK_DEADLINE_MS, 3000).
 
--include("epmd_rs_nodes.hrl").
-
 suite() ->
-    [{timetrap, {minutes, 2}}].
+    [{timetrap, {minutes, 2}}, {ct_hooks, [epmd_rs_ct_hook]}].
 
 all() ->
     [chain_of_three_kills, takeover_from_otp_daemon].

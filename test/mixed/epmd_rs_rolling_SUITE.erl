@@ -25,11 +25,9 @@
 -define(COOKIE, "epmd_rs_rolling").
 -define(ROOT_EBIN, "/work/epmd_rs/_build/test/lib/epmd_rs/ebin").
 
-%% A free EPMD port per case; every VM a case started is stopped after it.
--include("../epmd_rs_nodes.hrl").
 
 suite() ->
-    [{timetrap, {minutes, 5}}].
+    [{timetrap, {minutes, 5}}, {ct_hooks, [epmd_rs_ct_hook]}].
 
 all() ->
     [every_order_of_service, takeover_across_versions, mesh_across_versions,
