@@ -137,14 +137,9 @@ pub fn outcome(command: &ClientCommand, answer: Result<Vec<u8>, ClientError>) ->
 /// in the server's order. Lines that are not `name N at port P` are skipped;
 /// a name that is not UTF-8 is shown with replacement characters.
 fn names_json(port: u32, text: &[u8]) -> Vec<u8> {
-    let nodes: Vec<serde_json::Value> = text
-        .split(|&b| b == b'\n')
-        .filter_map(|line| {
-            let line = line.strip_prefix(b"name ")?;
-            let at = line.windows(9).rposition(|w| w == b" at port ")?;
-            let port: u16 = std::str::from_utf8(&line[at + 9..]).ok()?.parse().ok()?;
-            let name = String::from_utf8_lossy(&line[..at]);
-            Some(serde_json::json!({ "name": name, "port": port }))
+    let nodes: Vec<serde_json::Value> = codec::decode_names_lines(text)
+        .map(|(name, port)| {
+            serde_json::json!({ "name": String::from_utf8_lossy(name), "port": port })
         })
         .collect();
     let mut out = serde_json::json!({ "port": port, "nodes": nodes }).to_string();

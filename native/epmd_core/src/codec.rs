@@ -479,6 +479,20 @@ pub fn encode_names_line(out: &mut Vec<u8>, name: &[u8], port: u16) {
     let _ = writeln!(out, " at port {port}");
 }
 
+/// The nodes of a NAMES reply's text (after its 4-byte header), in the
+/// server's order: each line `name <Name> at port <Port>`, the name taken up
+/// to the last " at port " so that it may hold spaces. Lines that do not
+/// read so are skipped. (erl_epmd parses the same text its own way, which
+/// the Erlang side keeps, quirks included: §10.3.)
+pub fn decode_names_lines(text: &[u8]) -> impl Iterator<Item = (&[u8], u16)> {
+    text.split(|&b| b == b'\n').filter_map(|line| {
+        let line = line.strip_prefix(b"name ")?;
+        let at = line.windows(9).rposition(|w| w == b" at port ")?;
+        let port = std::str::from_utf8(&line[at + 9..]).ok()?.parse().ok()?;
+        Some((&line[..at], port))
+    })
+}
+
 /// One DUMP line for a registered node, NUL included (§3.4).
 pub fn encode_dump_active_line(out: &mut Vec<u8>, name: &[u8], port: u16, fd: i32) {
     out.extend_from_slice(b"active name     <");
@@ -711,6 +725,19 @@ mod tests {
         assert_eq!(decode_port2_reply(b"w\x01"), Ok(None));
         assert!(decode_port2_reply(&wire[..wire.len() - 1]).is_err());
         assert!(decode_port2_reply(b"x").is_err());
+    }
+
+    #[test]
+    fn names_lines_decode_what_encodes() {
+        let mut text = Vec::new();
+        for (name, port) in [(&b"bar"[..], 2345), (b"a b", 1), (b"\xc3\xb8", 65535)] {
+            encode_names_line(&mut text, name, port);
+        }
+        text.extend_from_slice(b"junk\nname c at port x\nname d at port 70000\n");
+        assert_eq!(
+            decode_names_lines(&text).collect::<Vec<_>>(),
+            [(&b"bar"[..], 2345), (b"a b", 1), (b"\xc3\xb8", 65535)]
+        );
     }
 
     #[test]

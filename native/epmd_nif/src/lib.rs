@@ -7,6 +7,8 @@
 
 mod client;
 mod events;
+mod queries;
+mod registrations;
 mod runtime;
 mod server;
 mod term;
