@@ -7,7 +7,7 @@
 %% has started distribution, and so after epmd_rs:start_link/0 needs the NIFs.
 -module(epmd_rs_nif).
 
--export([defaults/0, server_start/3, server_stop/1, server_events/2,
+-export([defaults/0, server_start/3, server_serve/1, server_stop/1, server_events/2,
          register_local/3, unregister_local/1, lookup/2, names/1, info/1, stats/1,
          client_port_please/4, client_names/3, client_register/5,
          client_unregister/1]).
@@ -95,11 +95,14 @@ priv_dir() ->
 -spec defaults() -> defaults().
 defaults() -> ?NIF(defaults, []).
 
-%% Binds the port and serves it; the owner gets {epmd_rs_server_stopped,
-%% Server, Why} when it ends, and the server's events.
+%% Binds the port, to be served from server_serve/1 on; the owner gets
+%% {epmd_rs_server_stopped, Server, Why} when it ends, and the server's events.
 -spec server_start(inet:port_number(), server_options(), pid()) ->
           {ok, server()} | {error, eaddrinuse | {listen, string()}}.
 server_start(Port, Options, Owner) -> ?NIF(server_start, [Port, Options, Owner]).
+
+-spec server_serve(server()) -> ok.
+server_serve(Server) -> ?NIF(server_serve, [Server]).
 
 -spec server_stop(server()) -> ok.
 server_stop(Server) -> ?NIF(server_stop, [Server]).

@@ -90,6 +90,8 @@ init([]) ->
     persistent_term:put(?LOCAL_IPS_KEY, host_addresses()),
     case acquire(Port) of
         {ok, Mode} ->
+            %% Nothing is registered yet: serve at once.
+            ok = serve(Mode),
             {ok, set_mode(#state{port = Port}, Mode)};
         {error, Reason} ->
             epmd_rs_log:boot_failed(Reason, Port),
@@ -174,7 +176,12 @@ refresh_events({server, Server}) ->
 refresh_events(_) ->
     ok.
 
-%% Serve the port from this VM, or else use the EPMD that holds it.
+%% A server that acquire/1 bound answers from now on.
+serve({server, Server}) -> epmd_rs_nif:server_serve(Server);
+serve(client) -> ok.
+
+%% Bind the port in this VM (serve/1 then opens it), or else use the EPMD
+%% that holds it.
 acquire(Port) ->
     case epmd_rs_nif:server_start(Port, epmd_rs_config:server_options(), self()) of
         {ok, Server} ->
@@ -257,8 +264,14 @@ retry_failed(#state{backoff = Backoff} = State) ->
 
 retry(#state{mode = none, port = Port} = State) ->
     case acquire(Port) of
-        {ok, Mode} -> reregister(set_mode(State, Mode));
-        {error, _} -> retry_failed(State)
+        {ok, Mode} ->
+            %% A VM that takes the port over registers its own node before
+            %% it answers anyone: the host's listing is never empty.
+            Registered = reregister(set_mode(State, Mode)),
+            ok = serve(Mode),
+            Registered;
+        {error, _} ->
+            retry_failed(State)
     end;
 retry(State) ->
     reregister(State).

@@ -270,6 +270,7 @@ start_server(Port, Options) ->
     Defaults = #{addresses => <<"127.0.0.1">>, relaxed => false, packet_timeout => 60000,
                  remote_names => true, max_connections => 0, max_connections_per_peer => 0},
     {ok, Server} = epmd_rs_nif:server_start(Port, maps:merge(Defaults, Options), self()),
+    ok = epmd_rs_nif:server_serve(Server),
     Server.
 
 %% Stops it and waits until it has stopped; returns why it stopped.

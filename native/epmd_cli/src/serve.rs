@@ -110,7 +110,7 @@ fn serve(listeners: Vec<std::net::TcpListener>, options: &ServerOptions, log: Ar
     let exit = runtime.block_on(async {
         let listeners = listeners
             .into_iter()
-            .map(server::Listener::new)
+            .map(listen::Listener::new)
             .collect::<Result<Vec<_>, _>>()?;
         if options.systemd {
             let _ = systemd::notify(&systemd::ready_message());

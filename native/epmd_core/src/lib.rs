@@ -3,16 +3,20 @@
 //!
 //! Data flows one way: bytes -> [`codec`] -> request -> [`registry`] and the
 //! policy in [`session`] -> reply -> [`codec`] -> bytes. A [`session`] is one
-//! connection's protocol without I/O; [`server`] runs it over TCP, [`listen`]
-//! binds the sockets, [`config`] holds the server's settings and defaults, [`client`] talks to any EPMD, ours or OTP's, and
-//! [`events`] is how the server reports what it does.
+//! connection's protocol without I/O; [`server`] runs it over TCP on the
+//! sockets [`listen`] binds and accepts on, within the caps of `limits`;
+//! [`config`] holds its settings and OTP's defaults; [`report`] turns what a
+//! connection did into [`events`], which [`stats`] counts; [`client`] talks to
+//! any EPMD, ours or OTP's.
 
 pub mod client;
 pub mod codec;
 pub mod config;
 pub mod events;
+mod limits;
 pub mod listen;
 pub mod registry;
+pub mod report;
 pub mod server;
 pub mod session;
 pub mod stats;

@@ -1,10 +1,14 @@
-//! Which sockets an EPMD listens on, and binding them as OTP does (§8).
+//! Which sockets an EPMD listens on, binding them as OTP does (§8), and
+//! accepting on them.
 
 use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::{AsRawFd, FromRawFd};
 
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
 
 /// OTP's `MAX_LISTEN_SOCKETS`.
 pub const MAX_LISTEN_SOCKETS: usize = 16;
@@ -132,6 +136,56 @@ pub fn bind(plan: &[ListenAddr], port: u16) -> Result<Vec<std::net::TcpListener>
 fn is_unsupported_family(e: &io::Error) -> bool {
     // EAFNOSUPPORT (97), EPROTONOSUPPORT (93), EADDRNOTAVAIL for a missing ::1 (99).
     matches!(e.raw_os_error(), Some(97 | 93 | 99))
+}
+
+/// A listening socket registered with the runtime. Connections are accepted
+/// on the raw socket, so that a request that has already arrived is answered
+/// before the connection ever reaches the reactor.
+pub struct Listener(AsyncFd<std::net::TcpListener>);
+
+impl Listener {
+    /// Registers `listener` with the current tokio runtime; call it within one.
+    pub fn new(listener: std::net::TcpListener) -> io::Result<Self> {
+        listener.set_nonblocking(true)?;
+        // SAFETY: the listener owns its descriptor, and the AsyncFd owns the
+        // listener for as long as it is registered.
+        unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }
+            .map(Listener)
+            .map_err(io::Error::from)
+    }
+
+    pub(crate) async fn accept(&self) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+        loop {
+            let mut ready = self.0.readable().await?;
+            if let Ok(accepted) = ready.try_io(|l| accept_nonblocking(l.get_ref())) {
+                return accepted;
+            }
+        }
+    }
+}
+
+/// `accept4` with `SOCK_NONBLOCK`, which std's `accept` does not set: the new
+/// socket can be read and written without waiting from the start, at no extra
+/// system call.
+fn accept_nonblocking(
+    listener: &std::net::TcpListener,
+) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+    let listener = listener.as_raw_fd();
+    // SAFETY: accept4 writes at most `len` bytes of address into the storage
+    // socket2 hands it, and returns a descriptor that nothing else owns.
+    let (stream, addr) = unsafe {
+        SockAddr::try_init(|storage, len| {
+            let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+            match libc::accept4(listener, storage.cast(), len, flags) {
+                -1 => Err(io::Error::last_os_error()),
+                fd => Ok(std::net::TcpStream::from_raw_fd(fd)),
+            }
+        })
+    }?;
+    let peer = addr.as_socket().ok_or_else(|| {
+        io::Error::new(io::ErrorKind::InvalidData, "accepted a non-IP connection")
+    })?;
+    Ok((stream, peer))
 }
 
 #[cfg(test)]

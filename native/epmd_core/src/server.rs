@@ -8,24 +8,24 @@
 //! future completes or a KILL is accepted, then closes every connection and
 //! waits for their tasks.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use socket2::SockAddr;
-use tokio::io::unix::AsyncFd;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::codec::Request;
 use crate::config::Config;
-use crate::events::{DropReason, Event};
-use crate::registry::{Owner, RegisterError, Registry};
+use crate::events::Event;
+use crate::limits::{Admitted, Limits};
+use crate::listen::Listener;
+use crate::registry::{Owner, Registry};
+use crate::report;
 use crate::session::{Action, Close, Outcome, Session};
 use crate::stats::Stats;
 
@@ -35,33 +35,8 @@ pub struct Shared {
     pub config: Config,
     pub stats: Stats,
     registry: Mutex<Registry>,
-    /// Open connections, overall and by peer address, for the caps.
-    open: Mutex<Open>,
-}
-
-#[derive(Debug, Default)]
-struct Open {
-    total: usize,
-    by_peer: HashMap<IpAddr, usize>,
-}
-
-/// A connection counted against the caps while it lives.
-struct Admitted {
-    shared: Arc<Shared>,
-    peer: IpAddr,
-}
-
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        let mut open = lock(&self.shared.open);
-        open.total -= 1;
-        if let Some(n) = open.by_peer.get_mut(&self.peer) {
-            *n -= 1;
-            if *n == 0 {
-                open.by_peer.remove(&self.peer);
-            }
-        }
-    }
+    /// The caps on open connections, and what they count.
+    limits: Arc<Limits>,
 }
 
 /// Poisoning is ignored: every critical section here completes its update
@@ -73,34 +48,19 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub fn new(config: Config, registry: Registry) -> Self {
         Shared {
-            config,
             stats: Stats::default(),
+            limits: Arc::new(Limits::new(
+                config.max_connections,
+                config.max_connections_per_peer,
+            )),
+            config,
             registry: Mutex::new(registry),
-            open: Mutex::default(),
         }
     }
 
-    /// Counts a new connection from `peer`, unless it would exceed a cap.
-    /// Without caps nothing is counted.
-    fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Option<Admitted>> {
-        let (max, per_peer) = (
-            self.config.max_connections,
-            self.config.max_connections_per_peer,
-        );
-        if max.is_none() && per_peer.is_none() {
-            return Some(None);
-        }
-        let mut open = lock(&self.open);
-        let from_peer = open.by_peer.get(&peer).copied().unwrap_or(0);
-        if max.is_some_and(|m| open.total >= m) || per_peer.is_some_and(|m| from_peer >= m) {
-            return None;
-        }
-        open.total += 1;
-        *open.by_peer.entry(peer).or_insert(0) += 1;
-        Some(Some(Admitted {
-            shared: self.clone(),
-            peer,
-        }))
+    /// Counts a new connection from `peer` against the caps (see [`Limits`]).
+    fn admit(&self, peer: IpAddr) -> Option<Option<Admitted>> {
+        self.limits.admit(peer)
     }
 
     /// Counts `event` and hands it to the configured sink.
@@ -136,56 +96,6 @@ pub fn is_local_peer(peer: SocketAddr, local: SocketAddr) -> bool {
         IpAddr::V6(ip) if ip.is_loopback() => true,
         ip => ip == local.ip(),
     }
-}
-
-/// A listening socket registered with the runtime. Connections are accepted
-/// on the raw socket, so that a request that has already arrived is answered
-/// before the connection ever reaches the reactor.
-pub struct Listener(AsyncFd<std::net::TcpListener>);
-
-impl Listener {
-    /// Registers `listener` with the current tokio runtime; call it within one.
-    pub fn new(listener: std::net::TcpListener) -> io::Result<Self> {
-        listener.set_nonblocking(true)?;
-        // SAFETY: the listener owns its descriptor, and the AsyncFd owns the
-        // listener for as long as it is registered.
-        unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }
-            .map(Listener)
-            .map_err(io::Error::from)
-    }
-
-    async fn accept(&self) -> io::Result<(std::net::TcpStream, SocketAddr)> {
-        loop {
-            let mut ready = self.0.readable().await?;
-            if let Ok(accepted) = ready.try_io(|l| accept_nonblocking(l.get_ref())) {
-                return accepted;
-            }
-        }
-    }
-}
-
-/// `accept4` with `SOCK_NONBLOCK`, which std's `accept` does not set: the new
-/// socket can be read and written without waiting from the start, at no extra
-/// system call.
-fn accept_nonblocking(
-    listener: &std::net::TcpListener,
-) -> io::Result<(std::net::TcpStream, SocketAddr)> {
-    let listener = listener.as_raw_fd();
-    // SAFETY: accept4 writes at most `len` bytes of address into the storage
-    // socket2 hands it, and returns a descriptor that nothing else owns.
-    let (stream, addr) = unsafe {
-        SockAddr::try_init(|storage, len| {
-            let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-            match libc::accept4(listener, storage.cast(), len, flags) {
-                -1 => Err(io::Error::last_os_error()),
-                fd => Ok(std::net::TcpStream::from_raw_fd(fd)),
-            }
-        })
-    }?;
-    let peer = addr.as_socket().ok_or_else(|| {
-        io::Error::new(io::ErrorKind::InvalidData, "accepted a non-IP connection")
-    })?;
-    Ok((stream, peer))
 }
 
 /// Serves EPMD on `listeners` until `shutdown` completes or a KILL is accepted.
@@ -467,60 +377,26 @@ fn finish(ctx: &Ctx, peer: SocketAddr, close: &Close) {
 /// Reports what a dispatched request did, after the registry's lock is
 /// released; runs the evict hook of a registration STOP removed.
 fn report(shared: &Shared, peer: SocketAddr, outcome: Outcome) {
-    match outcome {
-        Outcome::RefusedNonLocal(command) => shared.emit(Event::RefusedNonLocal { peer, command }),
-        Outcome::Registered {
-            name,
-            port,
-            creation,
-        } => shared.emit(Event::Registered {
-            name: &name,
-            port,
-            creation,
-        }),
-        Outcome::RegisterRefused {
-            name,
-            reason: RegisterError::NameTaken,
-        } => shared.emit(Event::NameTaken { name: &name }),
-        Outcome::RegisterRefused { name, reason } => shared.emit(Event::RegisterRefused {
-            name: &name,
-            reason: &reason,
-        }),
-        Outcome::Replied | Outcome::KillAccepted => {}
-        Outcome::KillRefused => shared.emit(Event::KillRefused),
-        Outcome::Stopped { name, removed } => {
-            shared.emit(Event::Stopped {
-                name: &name,
-                registered: removed.is_some(),
-            });
-            if let Some(evict) = removed.and_then(|mut r| r.take_evict()) {
-                evict();
-            }
+    if let Some(event) = report::outcome_event(peer, &outcome) {
+        shared.emit(event);
+    }
+    if let Outcome::Stopped {
+        removed: Some(mut registration),
+        ..
+    } = outcome
+    {
+        if let Some(evict) = registration.take_evict() {
+            evict();
         }
-        Outcome::StopRefused { name } => shared.emit(Event::StopRefused { name: &name }),
     }
 }
 
 /// Reports why a connection closes; true when the server must stop (KILL).
 fn report_close(shared: &Shared, peer: SocketAddr, close: &Close) -> bool {
-    match close {
-        Close::Done => {}
-        Close::Kill => {
-            shared.emit(Event::Killed);
-            return true;
-        }
-        Close::Incomplete(got) => shared.emit(Event::Incomplete { peer, got: *got }),
-        Close::Timeout => shared.emit(Event::Timeout { peer }),
-        Close::Frame(e) => shared.emit(Event::Dropped {
-            peer,
-            reason: DropReason::Frame(e),
-        }),
-        Close::Request(e) => shared.emit(Event::Dropped {
-            peer,
-            reason: DropReason::Request(e),
-        }),
+    if let Some(event) = report::close_event(peer, close) {
+        shared.emit(event);
     }
-    false
+    matches!(close, Close::Kill)
 }
 
 /// Writes a reply in one piece, after the `-delay_write` pause. A peer that

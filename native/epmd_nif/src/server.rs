@@ -30,12 +30,16 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 pub struct ServerResource {
     pub(crate) shared: Arc<Shared>,
     stop: Mutex<Option<oneshot::Sender<()>>>,
+    /// Taken by server_serve, which lets the bound server answer.
+    serve: Mutex<Option<oneshot::Sender<()>>>,
     pub(crate) owners: Owners,
     events: Arc<OwnerSink>,
 }
 
 impl ServerResource {
     fn stop(&self) {
+        // A server that was never told to serve ends at once.
+        drop(lock(&self.serve).take());
         let sender = lock(&self.stop).take();
         if let Some(tx) = sender {
             let _ = tx.send(());
@@ -103,8 +107,8 @@ struct ServerOptions {
     max_connections_per_peer: usize,
 }
 
-/// Binds the EPMD port (synchronously, so bind errors come back here) and
-/// serves it on the runtime thread. `owner` gets
+/// Binds the EPMD port (synchronously, so bind errors come back here), to be
+/// served on the runtime thread from server_serve on. `owner` gets
 /// `{epmd_rs_server_stopped, Server, shutdown | killed | panic}` when it ends,
 /// and every event the server reports (see `events.rs`).
 #[rustler::nif]
@@ -127,22 +131,31 @@ fn server_start<'a>(
         (options.max_connections_per_peer > 0).then_some(options.max_connections_per_peer);
     let shared = Arc::new(Shared::new(config, Registry::default()));
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (serve_tx, serve_rx) = oneshot::channel::<()>();
     let resource = ResourceArc::new(ServerResource {
         shared: shared.clone(),
         stop: Mutex::new(Some(stop_tx)),
+        serve: Mutex::new(Some(serve_tx)),
         owners: Owners::default(),
         events,
     });
     let handle = resource.clone();
     runtime::spawn(async move {
-        let listeners: Vec<_> = std_listeners
-            .into_iter()
-            .filter_map(|l| server::Listener::new(l).ok())
-            .collect();
-        let exit = runtime::guarded(server::run(listeners, shared, async {
-            let _ = stop_rx.await;
-        }))
-        .await;
+        // Bound, but silent until server_serve: a VM that takes the port over
+        // first registers its own node, so that no client ever finds the
+        // host's listing empty. Stopped before that, it never serves.
+        let exit = if serve_rx.await.is_ok() {
+            let listeners: Vec<_> = std_listeners
+                .into_iter()
+                .filter_map(|l| listen::Listener::new(l).ok())
+                .collect();
+            runtime::guarded(server::run(listeners, shared, async {
+                let _ = stop_rx.await;
+            }))
+            .await
+        } else {
+            Some(Exit::Shutdown)
+        };
         let reason = match exit {
             Some(Exit::Shutdown) => atoms::shutdown(),
             Some(Exit::Killed) => atoms::killed(),
@@ -163,6 +176,15 @@ fn server_start<'a>(
 #[rustler::nif]
 fn server_events(server: ResourceArc<ServerResource>, on: bool) -> rustler::Atom {
     server.events.enable(on);
+    atoms::ok()
+}
+
+/// Starts answering on the sockets server_start bound.
+#[rustler::nif]
+fn server_serve(server: ResourceArc<ServerResource>) -> rustler::Atom {
+    if let Some(tx) = lock(&server.serve).take() {
+        let _ = tx.send(());
+    }
     atoms::ok()
 }
 

@@ -9,9 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use epmd_core::config::Config;
+use epmd_core::listen::Listener;
 use epmd_core::listen::{self, ListenAddr};
 use epmd_core::registry::{Registry, RETIRED_CAP};
-use epmd_core::server::{self, Exit, Listener, Shared};
+use epmd_core::server::{self, Exit, Shared};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
