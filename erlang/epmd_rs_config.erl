@@ -24,7 +24,7 @@
 %% ERL_EPMD_PORT), then the `port' application variable, then EPMD's default.
 -spec epmd_port() -> inet:port_number().
 epmd_port() ->
-    epmd_port(init:get_argument(epmd_port), app_env(port, undefined), epmd_rs_nif:defaults()).
+    epmd_port(init:get_argument(epmd_port), app_env(port, undefined), defaults()).
 
 -spec epmd_port(error | {ok, [[string()]]}, inet:port_number() | undefined, defaults()) ->
           inet:port_number().
@@ -38,7 +38,7 @@ epmd_port(error, AppPort, _Defaults) -> AppPort.
 -spec dist_versions() -> {non_neg_integer(), non_neg_integer()}.
 dist_versions() ->
     dist_versions(os:getenv("ERL_EPMD_DIST_LOW"), os:getenv("ERL_EPMD_DIST_HIGH"),
-                  epmd_rs_nif:defaults()).
+                  defaults()).
 
 -spec dist_versions(string() | false, string() | false, defaults()) ->
           {non_neg_integer(), non_neg_integer()}.
@@ -71,7 +71,7 @@ server_options() ->
                                                 Value -> {true, {Var, Value}}
                                             end
                                     end, ["ERL_EPMD_ADDRESS", "ERL_EPMD_RELAXED_COMMAND_CHECK"])),
-                   epmd_rs_nif:defaults()).
+                   defaults()).
 
 -spec server_options(#{atom() => term()}, #{string() => string()}, defaults()) ->
           epmd_rs_nif:server_options().
@@ -90,6 +90,18 @@ server_options(App, Os, #{packet_timeout := PacketTimeout}) ->
 
 cap(infinity) -> 0;
 cap(N) when is_integer(N), N > 0 -> N.
+
+%% The core's defaults, asked of the NIF once: they never change in the life
+%% of the VM, and lookups read the distribution versions on every call.
+defaults() ->
+    case persistent_term:get({?MODULE, defaults}, undefined) of
+        undefined ->
+            Defaults = epmd_rs_nif:defaults(),
+            persistent_term:put({?MODULE, defaults}, Defaults),
+            Defaults;
+        Defaults ->
+            Defaults
+    end.
 
 %% @doc An epmd_rs application variable. Distribution starts before any
 %% application, so the application is loaded here, which applies sys.config
