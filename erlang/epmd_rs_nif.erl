@@ -111,7 +111,7 @@ server_stop(Server) -> ?NIF(server_stop, [Server]).
 server_events(Server, On) -> ?NIF(server_events, [Server, On]).
 
 -spec register_local(server(), node_info(), pid()) ->
-          {ok, non_neg_integer(), registration()} | {error, register_error()}.
+          {ok, {non_neg_integer(), registration()}} | {error, register_error()}.
 register_local(Server, Node, Owner) -> ?NIF(register_local, [Server, Node, Owner]).
 
 -spec unregister_local(registration()) -> ok.

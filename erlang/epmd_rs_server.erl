@@ -222,7 +222,7 @@ do_register(#{name := Name, port := Port, family := Family}, #state{mode = Mode,
     case Mode of
         {server, Server} ->
             case epmd_rs_nif:register_local(Server, Node, self()) of
-                {ok, Creation, Registration} -> {ok, Creation, {local, Registration}};
+                {ok, {Creation, Registration}} -> {ok, Creation, {local, Registration}};
                 {error, _} = Error -> Error
             end;
         client ->

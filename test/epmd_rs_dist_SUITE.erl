@@ -161,7 +161,7 @@ local_registration_follows_owner(Config) ->
                                         epmd_rs_nif:register_local(Server, Node, self())},
                               receive stop -> ok end
                       end),
-        receive {registered, Reply} -> ?assertMatch({ok, _, _}, Reply) end,
+        receive {registered, Reply} -> ?assertMatch({ok, {_, _}}, Reply) end,
         ?assertEqual(["owned"], epmd_cli_names(Config)),
         ?assertEqual({4321, $M, 0, 6, 5, <<>>}, epmd_rs_nif:lookup(Server, <<"owned">>)),
         exit(Owner, kill),

@@ -247,7 +247,8 @@ nif_load(Server, Worker) ->
     Names = [iolist_to_binary(["load", integer_to_list(Worker), "_", integer_to_list(I)])
              || I <- lists:seq(1, 200)],
     Regs = [begin
-                {ok, _, Reg} = epmd_rs_nif:register_local(Server, {N, 1000, $M, 0, 6, 5, <<>>}, self()),
+                {ok, {_, Reg}} =
+                    epmd_rs_nif:register_local(Server, {N, 1000, $M, 0, 6, 5, <<>>}, self()),
                 Reg
             end || N <- Names],
     _ = [{epmd_rs_nif:lookup(Server, N), epmd_rs:port_please(binary_to_list(N), {127, 0, 0, 1})}

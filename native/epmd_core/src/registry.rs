@@ -6,9 +6,11 @@
 //! whoever owns a registration passes an [`Evict`] hook that the registry hands
 //! back when somebody else (STOP, KILL) removes it.
 
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::codec::{NodeInfo, MAX_NAME_CHARS, MAX_SYMLEN};
@@ -47,13 +49,18 @@ impl fmt::Display for RegisterError {
 
 impl std::error::Error for RegisterError {}
 
+/// What the embedding process attaches to a registration of its own, to know
+/// it again when it lists or evicts it (the NIF keeps the owning Erlang
+/// process there).
+pub type LocalTag = Arc<dyn Any + Send + Sync>;
+
 /// Who holds a registration open.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum Owner {
     /// A client connection: its descriptor (which DUMP shows) and address.
     Connection { fd: i32, peer: SocketAddr },
     /// Code in the embedding process (a node of the VM the server runs in).
-    Local,
+    Local(LocalTag),
 }
 
 impl Owner {
@@ -61,7 +68,20 @@ impl Owner {
     pub fn fd(&self) -> i32 {
         match self {
             Owner::Connection { fd, .. } => *fd,
-            Owner::Local => -1,
+            Owner::Local(_) => -1,
+        }
+    }
+}
+
+impl fmt::Debug for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Owner::Connection { fd, peer } => f
+                .debug_struct("Connection")
+                .field("fd", fd)
+                .field("peer", peer)
+                .finish(),
+            Owner::Local(_) => f.write_str("Local"),
         }
     }
 }
@@ -202,6 +222,12 @@ impl Registry {
         self.live.is_empty()
     }
 
+    /// The id that the next successful [`Registry::register`] under the same
+    /// lock returns, for an owner that must know its id before it registers.
+    pub fn upcoming_id(&self) -> RegistrationId {
+        self.next_seq + 1
+    }
+
     fn seq(&mut self) -> u64 {
         self.next_seq += 1;
         self.next_seq
@@ -325,13 +351,45 @@ mod tests {
         Registry::with_clock(RETIRED_CAP, || NOW)
     }
 
+    fn local() -> Owner {
+        Owner::Local(Arc::new(()))
+    }
+
+    #[test]
+    fn upcoming_id_is_the_id_register_returns() {
+        let mut r = registry();
+        let first = r.upcoming_id();
+        let (a, _) = r.register(node("a", 1), local(), None).unwrap();
+        assert_eq!(a, first);
+        // A refused registration does not use the id up; a removal moves it on.
+        let next = r.upcoming_id();
+        assert!(r.register(node("a", 2), local(), None).is_err());
+        assert_eq!(r.upcoming_id(), next);
+        r.unregister(b"a", a).unwrap();
+        let next = r.upcoming_id();
+        assert_eq!(r.register(node("b", 1), local(), None).unwrap().0, next);
+    }
+
+    #[test]
+    fn a_local_owner_keeps_its_tag() {
+        let mut r = registry();
+        let tag: LocalTag = Arc::new(7u32);
+        r.register(node("a", 1), Owner::Local(tag), None).unwrap();
+        let owner = &r.iter().next().unwrap().owner;
+        let Owner::Local(tag) = owner else {
+            panic!("not local: {owner:?}");
+        };
+        assert_eq!(tag.downcast_ref::<u32>(), Some(&7));
+        assert_eq!(format!("{owner:?}"), "Local");
+    }
+
     #[test]
     fn new_name_gets_now_plus_one_and_reregistration_bumps() {
         let mut r = registry();
-        let (id, c) = r.register(node("foo", 1234), Owner::Local, None).unwrap();
+        let (id, c) = r.register(node("foo", 1234), local(), None).unwrap();
         assert_eq!(c, NOW + 1);
         assert!(r.unregister(b"foo", id).is_some());
-        let (_, c2) = r.register(node("foo", 1234), Owner::Local, None).unwrap();
+        let (_, c2) = r.register(node("foo", 1234), local(), None).unwrap();
         assert_eq!(c2, NOW + 2);
         assert_eq!(creation_for_reply(c2, false), (NOW + 2) % 3 + 1);
         assert_eq!(creation_for_reply(c2, true), NOW + 2);
@@ -351,11 +409,11 @@ mod tests {
             .to_vec()
         };
         assert_eq!(list(&mut r), b"");
-        let (id, _) = r.register(node("a", 1), Owner::Local, None).unwrap();
-        r.register(node("b", 2), Owner::Local, None).unwrap();
+        let (id, _) = r.register(node("a", 1), local(), None).unwrap();
+        r.register(node("b", 2), local(), None).unwrap();
         assert_eq!(list(&mut r), b"ba");
         assert_eq!(list(&mut r), b"ba");
-        assert!(r.register(node("a", 3), Owner::Local, None).is_err());
+        assert!(r.register(node("a", 3), local(), None).is_err());
         assert!(r.unregister(b"b", id).is_none());
         assert_eq!(list(&mut r), b"ba");
         r.unregister(b"a", id).unwrap();
@@ -375,42 +433,42 @@ mod tests {
     #[test]
     fn duplicate_and_invalid_names_are_refused() {
         let mut r = registry();
-        r.register(node("foo", 1), Owner::Local, None).unwrap();
+        r.register(node("foo", 1), local(), None).unwrap();
         assert_eq!(
-            r.register(node("foo", 2), Owner::Local, None).unwrap_err(),
+            r.register(node("foo", 2), local(), None).unwrap_err(),
             RegisterError::NameTaken
         );
         assert_eq!(r.lookup(b"foo").unwrap().port, 1);
         let mut bad = node("x", 1);
         bad.name = vec![0xc0, 0x80]; // overlong NUL
         assert_eq!(
-            r.register(bad, Owner::Local, None).unwrap_err(),
+            r.register(bad, local(), None).unwrap_err(),
             RegisterError::InvalidNameEncoding
         );
         assert_eq!(
-            r.register(node(&"a".repeat(256), 1), Owner::Local, None)
+            r.register(node(&"a".repeat(256), 1), local(), None)
                 .unwrap_err(),
             RegisterError::NameTooLong
         );
         assert!(r
-            .register(node(&"😈".repeat(255), 1), Owner::Local, None)
+            .register(node(&"😈".repeat(255), 1), local(), None)
             .is_ok());
         let mut big = node("big", 1);
         big.extra = vec![0xff; MAX_SYMLEN + 1];
         assert_eq!(
-            r.register(big.clone(), Owner::Local, None).unwrap_err(),
+            r.register(big.clone(), local(), None).unwrap_err(),
             RegisterError::ExtraTooLong
         );
         big.extra.pop();
-        assert!(r.register(big, Owner::Local, None).is_ok());
+        assert!(r.register(big, local(), None).is_ok());
     }
 
     #[test]
     fn stale_owner_cannot_remove_newer_registration() {
         let mut r = registry();
-        let (old, _) = r.register(node("foo", 1), Owner::Local, None).unwrap();
+        let (old, _) = r.register(node("foo", 1), local(), None).unwrap();
         r.remove(b"foo");
-        let (new, _) = r.register(node("foo", 2), Owner::Local, None).unwrap();
+        let (new, _) = r.register(node("foo", 2), local(), None).unwrap();
         assert!(r.unregister(b"foo", old).is_none());
         assert!(r.unregister(b"foo", new).is_some());
     }
@@ -420,7 +478,7 @@ mod tests {
         let mut r = registry();
         let ids: Vec<_> = ["a", "b", "c"]
             .iter()
-            .map(|n| r.register(node(n, 1), Owner::Local, None).unwrap().0)
+            .map(|n| r.register(node(n, 1), local(), None).unwrap().0)
             .collect();
         let names: Vec<_> = r.iter().map(|x| x.node.name.clone()).collect();
         assert_eq!(names, [b"c".to_vec(), b"b".to_vec(), b"a".to_vec()]);
@@ -434,17 +492,17 @@ mod tests {
     fn over_cap_new_name_inherits_oldest_retired_creation() {
         let mut r = Registry::with_clock(2, || NOW);
         for (i, n) in ["a", "b", "c"].iter().enumerate() {
-            let (id, _) = r.register(node(n, 1), Owner::Local, None).unwrap();
+            let (id, _) = r.register(node(n, 1), local(), None).unwrap();
             r.unregister(n.as_bytes(), id).unwrap();
             assert_eq!(r.retired().count(), i + 1);
         }
         // Three retired > cap 2: "d" takes "a"'s record, unbumped.
-        let (_, c) = r.register(node("d", 1), Owner::Local, None).unwrap();
+        let (_, c) = r.register(node("d", 1), local(), None).unwrap();
         assert_eq!(c, NOW + 1);
         let retired: Vec<_> = r.retired().map(|(n, _, _)| n.to_vec()).collect();
         assert_eq!(retired, [b"b".to_vec(), b"c".to_vec()]);
         // At the cap (not over it) a new name is seeded from the clock again.
-        let (_, c) = r.register(node("e", 1), Owner::Local, None).unwrap();
+        let (_, c) = r.register(node("e", 1), local(), None).unwrap();
         assert_eq!(c, NOW + 1);
         assert_eq!(r.retired().count(), 2);
     }
@@ -460,7 +518,7 @@ mod tests {
             let evict: Evict = Box::new(move || {
                 c.fetch_add(1, Ordering::SeqCst);
             });
-            r.register(node(n, 1), Owner::Local, Some(evict)).unwrap();
+            r.register(node(n, 1), local(), Some(evict)).unwrap();
         }
         for mut reg in r.remove_all() {
             reg.take_evict().unwrap()();

@@ -235,7 +235,6 @@ fn start(mut stream: std::net::TcpStream, peer: SocketAddr, ctx: &Ctx) {
 /// once the connection is finished. Stops before an ALIVE2 is served: its
 /// registration belongs to the task that will hold it.
 fn advance(conn: &mut Conn, stream: &mut std::net::TcpStream, ctx: &Ctx) -> bool {
-    let shared = &*ctx.shared;
     loop {
         match conn.session.next_action() {
             Action::Read(buf) => match stream.read(buf) {
@@ -246,14 +245,7 @@ fn advance(conn: &mut Conn, stream: &mut std::net::TcpStream, ctx: &Ctx) -> bool
                 Err(_) => conn.session.peer_closed(),
             },
             Action::Dispatch(Request::Alive2(_)) => return true,
-            Action::Dispatch(request) => {
-                shared.emit(Event::Received {
-                    peer: conn.peer,
-                    request,
-                });
-                dispatch(conn, shared);
-            }
-            Action::Send(_) if shared.config.delay_write.is_some() => return true,
+            Action::Send(_) if ctx.shared.config.delay_write.is_some() => return true,
             Action::Send(bytes) => match stream.write(&bytes[conn.written..]) {
                 Ok(n) => {
                     conn.written += n;
@@ -269,10 +261,11 @@ fn advance(conn: &mut Conn, stream: &mut std::net::TcpStream, ctx: &Ctx) -> bool
                     conn.session.sent(false);
                 }
             },
-            Action::Hold | Action::Unregister => return true,
-            Action::Close(close) => {
-                finish(ctx, conn.peer, close);
-                return false;
+            Action::Hold => return true,
+            Action::Dispatch(_) | Action::Unregister | Action::Close(_) => {
+                if !step(conn, ctx) {
+                    return false;
+                }
             }
         }
     }
@@ -314,13 +307,6 @@ fn serve(mut stream: TcpStream, mut conn: Conn, ctx: Ctx) -> impl Future<Output 
                         Some(Err(_)) => conn.session.timed_out(),
                     }
                 }
-                Action::Dispatch(request) => {
-                    shared.emit(Event::Received {
-                        peer: conn.peer,
-                        request,
-                    });
-                    dispatch(&mut conn, shared);
-                }
                 Action::Send(bytes) => {
                     let rest = &bytes[conn.written..];
                     let written =
@@ -332,26 +318,49 @@ fn serve(mut stream: TcpStream, mut conn: Conn, ctx: Ctx) -> impl Future<Output 
                     hold(&mut stream, conn.evicted.take(), &mut closing).await;
                     conn.session.hold_ended();
                 }
-                Action::Unregister => {
-                    // Dropped outside the lock: the hook may own resources of its own.
-                    let removed = conn.session.unregister(&mut shared.registry());
-                    // None: STOP or KILL ended it first and reported it.
-                    if let Some(r) = &removed {
-                        shared.emit(Event::Unregistered {
-                            name: &r.node.name,
-                            port: r.node.port,
-                            creation: r.reply_creation(),
-                        });
+                Action::Dispatch(_) | Action::Unregister | Action::Close(_) => {
+                    if !step(&mut conn, &ctx) {
+                        return;
                     }
-                    drop(removed);
-                }
-                Action::Close(close) => {
-                    finish(&ctx, conn.peer, close);
-                    return;
                 }
             }
         }
     }
+}
+
+/// Carries out an action that needs no I/O, the same way on both paths:
+/// dispatches the request, ends the registration, or closes. False once the
+/// connection is finished.
+fn step(conn: &mut Conn, ctx: &Ctx) -> bool {
+    let shared = &*ctx.shared;
+    match conn.session.next_action() {
+        Action::Dispatch(request) => {
+            shared.emit(Event::Received {
+                peer: conn.peer,
+                request,
+            });
+            dispatch(conn, shared);
+        }
+        Action::Unregister => {
+            // Dropped outside the lock: the hook may own resources of its own.
+            let removed = conn.session.unregister(&mut shared.registry());
+            // None: STOP or KILL ended it first and reported it.
+            if let Some(r) = &removed {
+                shared.emit(Event::Unregistered {
+                    name: &r.node.name,
+                    port: r.node.port,
+                    creation: r.reply_creation(),
+                });
+            }
+            drop(removed);
+        }
+        Action::Close(close) => {
+            finish(ctx, conn.peer, close);
+            return false;
+        }
+        Action::Read(_) | Action::Send(_) | Action::Hold => {}
+    }
+    true
 }
 
 /// Answers [`Action::Dispatch`] and reports what the request did.

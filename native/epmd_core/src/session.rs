@@ -297,22 +297,23 @@ impl Session {
         let name = node.name.clone();
         let port = node.port;
         let extended = node.wants_extended_creation();
-        let (outcome, held, creation) = match registry.register(node, self.owner, Some(evict())) {
-            Ok((id, counter)) => {
-                let creation = creation_for_reply(counter, extended);
-                let outcome = Outcome::Registered {
-                    name: name.clone(),
-                    port,
-                    creation,
-                };
-                (outcome, Some(Held { name, id }), creation)
-            }
-            Err(reason) => (
-                Outcome::RegisterRefused { name, reason },
-                None,
-                codec::FAILED_CREATION,
-            ),
-        };
+        let (outcome, held, creation) =
+            match registry.register(node, self.owner.clone(), Some(evict())) {
+                Ok((id, counter)) => {
+                    let creation = creation_for_reply(counter, extended);
+                    let outcome = Outcome::Registered {
+                        name: name.clone(),
+                        port,
+                        creation,
+                    };
+                    (outcome, Some(Held { name, id }), creation)
+                }
+                Err(reason) => (
+                    Outcome::RegisterRefused { name, reason },
+                    None,
+                    codec::FAILED_CREATION,
+                ),
+            };
         let reply = Alive2Reply {
             extended,
             ok: held.is_some(),

@@ -346,7 +346,7 @@ fn register_in_vm(shared: &Shared, name: &str) -> Arc<AtomicUsize> {
     let node = NodeInfo::normal(name, 4242);
     shared
         .registry()
-        .register(node, Owner::Local, Some(hook))
+        .register(node, Owner::Local(Arc::new(())), Some(hook))
         .unwrap();
     evicted
 }
@@ -516,7 +516,7 @@ async fn names_larger_than_the_socket_buffers_arrive_whole() {
         server
             .shared
             .registry()
-            .register(node, Owner::Local, None)
+            .register(node, Owner::Local(Arc::new(())), None)
             .unwrap();
         lines.push(format!("name {name} at port {i}\n"));
     }

@@ -53,7 +53,7 @@ fn registry() -> (Registry, Arc<AtomicUsize>) {
             count.fetch_add(1, Ordering::SeqCst);
         });
         registry
-            .register(node(name, port), Owner::Local, Some(hook))
+            .register(node(name, port), Owner::Local(Arc::new(())), Some(hook))
             .unwrap();
     }
     (registry, evicted)

@@ -9,29 +9,16 @@ use rustler::types::binary::Binary;
 use rustler::{Encoder, Env, LocalPid, Monitor, NifResult, OwnedEnv, Resource, ResourceArc, Term};
 use tokio::sync::oneshot;
 
-use epmd_core::client::{self, ClientError};
-use epmd_core::codec::ReplyError;
+use epmd_core::client;
 
+use crate::errors::ClientFailure;
 use crate::runtime;
+use crate::server::lock;
 use crate::term::{self, atoms};
 
 fn socket_addr(ip: &str, port: u16) -> NifResult<SocketAddr> {
     let ip: IpAddr = ip.parse().map_err(|_| rustler::Error::BadArg)?;
     Ok(SocketAddr::new(ip, port))
-}
-
-fn client_error<'a>(env: Env<'a>, e: &ClientError) -> Term<'a> {
-    let reason = match e {
-        ClientError::Connect(_) => atoms::connect().encode(env),
-        ClientError::Io(_) => atoms::io().encode(env),
-        ClientError::Closed => atoms::closed().encode(env),
-        ClientError::Timeout => atoms::timeout().encode(env),
-        ClientError::TooLarge => atoms::too_large().encode(env),
-        ClientError::Reply(ReplyError::Garbage(bytes)) => {
-            (atoms::garbage(), term::binary(env, bytes)).encode(env)
-        }
-    };
-    (atoms::error(), reason).encode(env)
 }
 
 /// Runs `request` on the runtime and sends its encoded result to the caller,
@@ -52,7 +39,7 @@ where
         let _ = msg_env.send_and_clear(&caller, |env| {
             let reply = match result {
                 Some(r) => encode(env, r),
-                None => (atoms::error(), atoms::panic()).encode(env),
+                None => Err::<(), _>(ClientFailure::Panic).encode(env),
             };
             (atoms::epmd_rs_reply(), saved.load(env), reply).encode(env)
         });
@@ -79,7 +66,7 @@ fn client_port_please<'a>(
         |env, result| match result {
             Ok(Some(n)) => (atoms::ok(), term::node_info(env, &n)).encode(env),
             Ok(None) => atoms::noport().encode(env),
-            Err(e) => client_error(env, &e),
+            Err(e) => Err::<(), _>(ClientFailure::from(e)).encode(env),
         },
     ))
 }
@@ -94,7 +81,7 @@ fn client_names<'a>(env: Env<'a>, ip: String, port: u16, timeout_ms: u64) -> Nif
         async move { client::names(addr, timeout).await },
         |env, result| match result {
             Ok((port, text)) => (atoms::ok(), port, term::binary(env, &text)).encode(env),
-            Err(e) => client_error(env, &e),
+            Err(e) => Err::<(), _>(ClientFailure::from(e)).encode(env),
         },
     ))
 }
@@ -107,7 +94,7 @@ pub struct HeldResource {
 
 impl HeldResource {
     fn cancel(&self) {
-        let cancel = self.cancel.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let cancel = lock(&self.cancel).take();
         if let Some(tx) = cancel {
             let _ = tx.send(());
         }
@@ -119,15 +106,6 @@ impl Resource for HeldResource {
     fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _mon: Monitor) {
         self.cancel();
     }
-}
-
-/// How a registration over TCP went, for the caller's reply.
-enum Registered {
-    Creation(u32),
-    /// The EPMD refused the name (its reply had result 1).
-    Refused,
-    Failed(ClientError),
-    Panicked,
 }
 
 /// ALIVE2 to `Ip:Port`, held open by the runtime. Returns the registration
@@ -158,20 +136,14 @@ fn client_register<'a>(
     runtime::spawn(async move {
         let result = runtime::guarded(client::register(addr, node, timeout)).await;
         let (outcome, held) = match result {
-            None => (Registered::Panicked, None),
-            Some(Ok((reply, held))) if reply.ok => (Registered::Creation(reply.creation), held),
-            Some(Ok(_)) => (Registered::Refused, None),
-            Some(Err(e)) => (Registered::Failed(e), None),
+            None => (Err(ClientFailure::Panic), None),
+            Some(Ok((reply, held))) if reply.ok => (Ok(reply.creation), held),
+            Some(Ok(_)) => (Err(ClientFailure::DuplicateName), None),
+            Some(Err(e)) => (Err(ClientFailure::from(e)), None),
         };
         let mut msg_env = OwnedEnv::new();
         let _ = msg_env.send_and_clear(&caller, |env| {
-            let reply = match &outcome {
-                Registered::Creation(creation) => (atoms::ok(), *creation).encode(env),
-                Registered::Refused => (atoms::error(), atoms::duplicate_name()).encode(env),
-                Registered::Failed(e) => client_error(env, e),
-                Registered::Panicked => (atoms::error(), atoms::panic()).encode(env),
-            };
-            (atoms::epmd_rs_reply(), tag.clone(), reply).encode(env)
+            (atoms::epmd_rs_reply(), tag.clone(), &outcome).encode(env)
         });
         let Some(mut held) = held else { return };
         tokio::select! {

@@ -9,6 +9,7 @@ use rustler::{Encoder, Env, LocalPid, OwnedEnv, Term};
 
 use epmd_core::events::{Event, EventSink, LocalCommand};
 
+use crate::errors::RegisterFailure;
 use crate::term::{self, atoms};
 
 pub struct OwnerSink {
@@ -106,7 +107,7 @@ fn meta<'a>(env: Env<'a>, event: &Event<'_>) -> Term<'a> {
             env,
             &[
                 (atoms::name(), name(n)),
-                (atoms::reason(), term::register_error(reason).encode(env)),
+                (atoms::reason(), RegisterFailure::from(*reason).encode(env)),
             ],
         ),
         Event::Dropped { peer: p, reason } => term::map(

@@ -6,6 +6,7 @@
 //! answers with a message.
 
 mod client;
+mod errors;
 mod events;
 mod queries;
 mod registrations;

@@ -8,7 +8,8 @@ use rustler::{Encoder, Env, ResourceArc, Term};
 
 use epmd_core::registry::Owner;
 
-use crate::server::{lock, ServerResource};
+use crate::registrations::LocalRegistration;
+use crate::server::ServerResource;
 use crate::term::{self, atoms};
 
 /// PORT_PLEASE2 answered from the registry: `{Port, NodeType, Protocol,
@@ -40,7 +41,6 @@ fn names<'a>(env: Env<'a>, server: ResourceArc<ServerResource>) -> Term<'a> {
 /// `peer => {Ip, Port}` for nodes registered over TCP.
 #[rustler::nif]
 fn info<'a>(env: Env<'a>, server: ResourceArc<ServerResource>) -> Term<'a> {
-    let owners = lock(&server.owners);
     let registry = server.shared.registry();
     term::charge(env, registry.len());
     let mut list: Vec<Term<'a>> = registry
@@ -48,13 +48,16 @@ fn info<'a>(env: Env<'a>, server: ResourceArc<ServerResource>) -> Term<'a> {
         .map(|r| {
             let n = &r.node;
             let (owner, peer) = match &r.owner {
-                Owner::Local => match owners.get(&r.id) {
-                    Some(pid) => (pid.encode(env), atoms::undefined().encode(env)),
-                    None => (
-                        atoms::undefined().encode(env),
-                        atoms::undefined().encode(env),
-                    ),
-                },
+                Owner::Local(tag) => {
+                    let pid = tag
+                        .downcast_ref::<ResourceArc<LocalRegistration>>()
+                        .map(|registration| registration.owner);
+                    let owner = match pid {
+                        Some(pid) => pid.encode(env),
+                        None => atoms::undefined().encode(env),
+                    };
+                    (owner, atoms::undefined().encode(env))
+                }
                 Owner::Connection { peer, .. } => (
                     atoms::connection().encode(env),
                     term::socket_addr(env, peer),

@@ -1,7 +1,6 @@
 //! The in-VM server's lifecycle: its defaults, starting it, its events, and
 //! stopping it. Registrations and queries live beside it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,15 +10,13 @@ use tokio::sync::oneshot;
 use epmd_core::codec;
 use epmd_core::config::{self, Config};
 use epmd_core::listen;
-use epmd_core::registry::{RegistrationId, Registry};
+use epmd_core::registry::Registry;
 use epmd_core::server::{self, Exit, Shared};
 
+use crate::errors::ListenFailure;
 use crate::events::OwnerSink;
 use crate::runtime;
 use crate::term::{self, atoms};
-
-/// The owning processes of this VM's registrations, for `info/1`.
-pub(crate) type Owners = Arc<Mutex<HashMap<RegistrationId, LocalPid>>>;
 
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -32,7 +29,6 @@ pub struct ServerResource {
     stop: Mutex<Option<oneshot::Sender<()>>>,
     /// Taken by server_serve, which lets the bound server answer.
     serve: Mutex<Option<oneshot::Sender<()>>>,
-    pub(crate) owners: Owners,
     events: Arc<OwnerSink>,
 }
 
@@ -57,13 +53,6 @@ impl std::panic::UnwindSafe for ServerResource {}
 impl Resource for ServerResource {
     fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _mon: Monitor) {
         self.stop();
-    }
-}
-
-fn listen_error<'a>(env: Env<'a>, e: &listen::ListenError) -> Term<'a> {
-    match e {
-        listen::ListenError::InUse(_) => atoms::eaddrinuse().encode(env),
-        other => (atoms::listen(), other.to_string()).encode(env),
     }
 }
 
@@ -112,14 +101,14 @@ struct ServerOptions {
 /// `{epmd_rs_server_stopped, Server, shutdown | killed | panic}` when it ends,
 /// and every event the server reports (see `events.rs`).
 #[rustler::nif]
-fn server_start<'a>(
-    env: Env<'a>,
+fn server_start(
+    env: Env<'_>,
     port: u16,
     options: ServerOptions,
     owner: LocalPid,
-) -> Result<ResourceArc<ServerResource>, Term<'a>> {
-    let plan = listen::plan(Some(&options.addresses)).map_err(|e| listen_error(env, &e))?;
-    let std_listeners = listen::bind(&plan, port).map_err(|e| listen_error(env, &e))?;
+) -> Result<ResourceArc<ServerResource>, ListenFailure> {
+    let plan = listen::plan(Some(&options.addresses))?;
+    let std_listeners = listen::bind(&plan, port)?;
     let mut config = Config::new(u32::from(port));
     let events = Arc::new(OwnerSink::new(owner));
     config.events = Some(events.clone());
@@ -136,7 +125,6 @@ fn server_start<'a>(
         shared: shared.clone(),
         stop: Mutex::new(Some(stop_tx)),
         serve: Mutex::new(Some(serve_tx)),
-        owners: Owners::default(),
         events,
     });
     let handle = resource.clone();

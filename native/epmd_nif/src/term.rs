@@ -7,29 +7,14 @@ use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, Term};
 
 use epmd_core::codec::NodeInfo;
-use epmd_core::registry::RegisterError;
 
 pub mod atoms {
     rustler::atoms! {
         ok,
-        error,
         noport,
-        eaddrinuse,
-        listen,
-        closed,
-        timeout,
-        connect,
-        io,
-        garbage,
         shutdown,
         killed,
         panic,
-        too_large,
-        duplicate_name,
-        name_too_long,
-        invalid_name_encoding,
-        extra_too_long,
-        owner_dead,
         epmd_rs_reply,
         epmd_rs_server_stopped,
         epmd_rs_evicted,
@@ -53,17 +38,6 @@ pub mod atoms {
         command,
         got,
         registered,
-    }
-}
-
-/// Why a registration was refused, as Erlang sees it: the reply to
-/// `register_local` and the `reason` of a refused-registration event.
-pub fn register_error(e: &RegisterError) -> Atom {
-    match e {
-        RegisterError::NameTaken => atoms::duplicate_name(),
-        RegisterError::NameTooLong => atoms::name_too_long(),
-        RegisterError::InvalidNameEncoding => atoms::invalid_name_encoding(),
-        RegisterError::ExtraTooLong => atoms::extra_too_long(),
     }
 }
 
