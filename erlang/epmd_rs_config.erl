@@ -59,7 +59,9 @@ version(Value, Default, Accept) ->
 %% 127.0.0.1 and ::1; empty for every address), relaxed mode (the variable
 %% ERL_EPMD_RELAXED_COMMAND_CHECK set at all, or `relaxed_command_check'),
 %% the hardened profile's `local_names_only' and connection caps (0 is none),
-%% and OTP's packet timeout.
+%% OTP's packet timeout, and whether events go to syslog too (`syslog',
+%% `syslog_facility' by its syslog.conf name, `syslog_path'; an empty path is
+%% the usual /dev/log).
 -spec server_options() -> epmd_rs_nif:server_options().
 server_options() ->
     _ = application:load(epmd_rs),
@@ -86,7 +88,10 @@ server_options(App, Os, #{packet_timeout := PacketTimeout}) ->
       packet_timeout => PacketTimeout,
       remote_names => not maps:get(local_names_only, App, false),
       max_connections => cap(maps:get(max_connections, App, infinity)),
-      max_connections_per_peer => cap(maps:get(max_connections_per_peer, App, infinity))}.
+      max_connections_per_peer => cap(maps:get(max_connections_per_peer, App, infinity)),
+      syslog => maps:get(syslog, App, false) =:= true,
+      syslog_facility => atom_to_binary(maps:get(syslog_facility, App, user)),
+      syslog_path => unicode:characters_to_binary(maps:get(syslog_path, App, ""))}.
 
 cap(infinity) -> 0;
 cap(N) when is_integer(N), N > 0 -> N.
@@ -186,7 +191,12 @@ server_options_test_() ->
     Default = server_options(#{}, #{}, ?DEFAULTS),
     [?_assertEqual(#{addresses => <<>>, relaxed => false, packet_timeout => 60000,
                      remote_names => true, max_connections => 0,
-                     max_connections_per_peer => 0}, Default),
+                     max_connections_per_peer => 0, syslog => false,
+                     syslog_facility => <<"user">>, syslog_path => <<>>}, Default),
+     ?_assertMatch(#{syslog := true, syslog_facility := <<"local3">>,
+                     syslog_path := <<"/run/log.sock">>},
+                   server_options(#{syslog => true, syslog_facility => local3,
+                                    syslog_path => "/run/log.sock"}, #{}, ?DEFAULTS)),
      ?_assertMatch(#{addresses := <<"10.0.0.5">>},
                    server_options(#{}, #{"ERL_EPMD_ADDRESS" => "10.0.0.5"}, ?DEFAULTS)),
      ?_assertMatch(#{addresses := <<"::1">>},

@@ -27,7 +27,9 @@
                             packet_timeout := non_neg_integer(),
                             remote_names := boolean(),
                             max_connections := non_neg_integer(),
-                            max_connections_per_peer := non_neg_integer()}.
+                            max_connections_per_peer := non_neg_integer(),
+                            syslog := boolean(), syslog_facility := binary(),
+                            syslog_path := binary()}.
 %% The core's defaults, OTP's: EPMD's port, the packet timeout in
 %% milliseconds, and the distribution versions erl_epmd registers.
 -type defaults() :: #{port := inet:port_number(), packet_timeout := pos_integer(),
@@ -98,7 +100,7 @@ defaults() -> ?NIF(defaults, []).
 %% Binds the port, to be served from server_serve/1 on; the owner gets
 %% {epmd_rs_server_stopped, Server, Why} when it ends, and the server's events.
 -spec server_start(inet:port_number(), server_options(), pid()) ->
-          {ok, server()} | {error, eaddrinuse | {listen, string()}}.
+          {ok, server()} | {error, eaddrinuse | {listen | syslog, binary()}}.
 server_start(Port, Options, Owner) -> ?NIF(server_start, [Port, Options, Owner]).
 
 -spec server_serve(server()) -> ok.

@@ -186,6 +186,9 @@ acquire(Port) ->
     case epmd_rs_nif:server_start(Port, epmd_rs_config:server_options(), self()) of
         {ok, Server} ->
             {ok, {server, Server}};
+        {error, {syslog, Message}} ->
+            %% A setting to fix, not a port held by somebody else.
+            {error, io_lib:format("cannot log to syslog: ~ts", [Message])};
         {error, BindError} ->
             case probe(Port) of
                 ok ->

@@ -9,7 +9,8 @@
 -export([init/1, cleanup/0, free_port/0, port_string/1, rs_args/1,
          start_peer/1, start_peer/3, start_peer/4, kill_peer/1, kill_os_pid/1,
          listed_names/4, epmd_cli/2, epmd_cli_names/1, start_otp_epmd/1, start_otp_epmd/2, run_erl/2, run_erl/3,
-         run/3, start_tty/3, expect/2, tty_exit/1, start_server/2, stop_server/1,
+         run/3, start_tty/3, expect/2, tty_exit/1, start_server/2, server_options/1,
+         stop_server/1,
          wait_until/2, make_tls_certs/1, write_tls_dist/2]).
 %% Run inside peers: a logger handler that keeps events in a table.
 -export([start_log_collector/0, log/2, long_schedules_during_nif_load/1]).
@@ -268,11 +269,17 @@ collect_monitor(Acc) ->
 %% An in-VM server of this (the test) VM, through the NIF, on loopback; the
 %% options default to OTP's behaviour.
 start_server(Port, Options) ->
-    Defaults = #{addresses => <<"127.0.0.1">>, relaxed => false, packet_timeout => 60000,
-                 remote_names => true, max_connections => 0, max_connections_per_peer => 0},
-    {ok, Server} = epmd_rs_nif:server_start(Port, maps:merge(Defaults, Options), self()),
+    {ok, Server} = epmd_rs_nif:server_start(Port, server_options(Options), self()),
     ok = epmd_rs_nif:server_serve(Server),
     Server.
+
+%% Every option server_start/3 takes: OTP's behaviour, on loopback, with
+%% `Options' over it.
+server_options(Options) ->
+    maps:merge(#{addresses => <<"127.0.0.1">>, relaxed => false, packet_timeout => 60000,
+                 remote_names => true, max_connections => 0, max_connections_per_peer => 0,
+                 syslog => false, syslog_facility => <<"user">>, syslog_path => <<>>},
+               Options).
 
 %% Stops it and waits until it has stopped; returns why it stopped.
 stop_server(Server) ->

@@ -56,8 +56,6 @@ pub fn detach() -> Result<(), DetachError> {
         for fd in 3..MAX_INHERITED_FD {
             libc::close(fd);
         }
-        // The syslog connection, if any, was among them.
-        libc::closelog();
         let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
         if null < 0 {
             return Err(DetachError::DevNull(io::Error::last_os_error()));

@@ -6,8 +6,9 @@
 //! connection's protocol without I/O; [`server`] runs it over TCP on the
 //! sockets [`listen`] binds and accepts on, within the caps of `limits`;
 //! [`config`] holds its settings and OTP's defaults; [`report`] turns what a
-//! connection did into [`events`], which [`stats`] counts; [`client`] talks to
-//! any EPMD, ours or OTP's.
+//! connection did into [`events`], which [`stats`] counts, [`otp_log`] words
+//! as OTP's epmd does, and [`syslog`] sends to the host's log; [`client`]
+//! talks to any EPMD, ours or OTP's.
 
 pub mod client;
 pub mod codec;
@@ -15,8 +16,10 @@ pub mod config;
 pub mod events;
 mod limits;
 pub mod listen;
+pub mod otp_log;
 pub mod registry;
 pub mod report;
 pub mod server;
 pub mod session;
 pub mod stats;
+pub mod syslog;

@@ -34,20 +34,22 @@ impl From<&RegisterError> for RegisterFailure {
     }
 }
 
-/// A server that could not bind: `eaddrinuse`, which the Erlang side acts on
-/// (it registers with whoever holds the port), or `{listen, Message}`.
+/// A server that could not start: `eaddrinuse`, which the Erlang side acts
+/// on (it registers with whoever holds the port), `{listen, Message}`, or
+/// `{syslog, Message}` for a syslog setting it cannot use.
 #[derive(NifTaggedEnum)]
 #[rustler(encode)]
-pub enum ListenFailure {
+pub enum StartFailure {
     Eaddrinuse,
     Listen(String),
+    Syslog(String),
 }
 
-impl From<ListenError> for ListenFailure {
+impl From<ListenError> for StartFailure {
     fn from(e: ListenError) -> Self {
         match e {
-            ListenError::InUse(_) => ListenFailure::Eaddrinuse,
-            other => ListenFailure::Listen(other.to_string()),
+            ListenError::InUse(_) => StartFailure::Eaddrinuse,
+            other => StartFailure::Listen(other.to_string()),
         }
     }
 }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustler::{Encoder, Env, LocalPid, OwnedEnv, Term};
 
 use epmd_core::events::{Event, EventSink, LocalCommand};
+use epmd_core::otp_log::{self, Kind, Message};
+use epmd_core::syslog::Syslog;
 
 use crate::errors::RegisterFailure;
 use crate::term::{self, atoms};
@@ -15,13 +17,17 @@ use crate::term::{self, atoms};
 pub struct OwnerSink {
     owner: LocalPid,
     enabled: AtomicBool,
+    /// The host's syslog, which gets what `epmd -daemon` would write there
+    /// (OTP's level-0 "printf" messages), in its words.
+    syslog: Option<Syslog>,
 }
 
 impl OwnerSink {
-    pub fn new(owner: LocalPid) -> Self {
+    pub fn new(owner: LocalPid, syslog: Option<Syslog>) -> Self {
         OwnerSink {
             owner,
             enabled: AtomicBool::new(false),
+            syslog,
         }
     }
 
@@ -32,6 +38,11 @@ impl OwnerSink {
 
 impl EventSink for OwnerSink {
     fn event(&self, event: &Event<'_>) {
+        if let Some(syslog) = &self.syslog {
+            if otp_log::level(event) == (0, Kind::Printf) {
+                syslog.send(format_args!("{}", Message(event)));
+            }
+        }
         if !self.enabled.load(Ordering::Relaxed) {
             return;
         }

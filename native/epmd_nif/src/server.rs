@@ -12,8 +12,9 @@ use epmd_core::config::{self, Config};
 use epmd_core::listen;
 use epmd_core::registry::Registry;
 use epmd_core::server::{self, Exit, Shared};
+use epmd_core::syslog::{self, Facility, Syslog};
 
-use crate::errors::ListenFailure;
+use crate::errors::StartFailure;
 use crate::events::OwnerSink;
 use crate::runtime;
 use crate::term::{self, atoms};
@@ -94,6 +95,33 @@ struct ServerOptions {
     /// Caps on open connections; 0 for none.
     max_connections: usize,
     max_connections_per_peer: usize,
+    /// Whether events go to the host's syslog too, and how: the facility's
+    /// name, and the socket's path (empty for the usual one).
+    syslog: bool,
+    syslog_facility: String,
+    syslog_path: String,
+}
+
+/// The syslog sender the options ask for, if any.
+fn syslog_from(options: &ServerOptions) -> Result<Option<Syslog>, StartFailure> {
+    if !options.syslog {
+        return Ok(None);
+    }
+    let facility = Facility::from_name(&options.syslog_facility).ok_or_else(|| {
+        let known: Vec<_> = Facility::names().collect();
+        StartFailure::Syslog(format!(
+            "unknown syslog facility {:?} (one of {})",
+            options.syslog_facility,
+            known.join(", ")
+        ))
+    })?;
+    let path = match options.syslog_path.as_str() {
+        "" => syslog::DEFAULT_PATH,
+        path => path,
+    };
+    Syslog::new(path, facility)
+        .map(Some)
+        .map_err(|e| StartFailure::Syslog(format!("cannot make a syslog socket: {e}")))
 }
 
 /// Binds the EPMD port (synchronously, so bind errors come back here), to be
@@ -106,11 +134,12 @@ fn server_start(
     port: u16,
     options: ServerOptions,
     owner: LocalPid,
-) -> Result<ResourceArc<ServerResource>, ListenFailure> {
+) -> Result<ResourceArc<ServerResource>, StartFailure> {
+    let syslog = syslog_from(&options)?;
     let plan = listen::plan(Some(&options.addresses))?;
     let std_listeners = listen::bind(&plan, port)?;
     let mut config = Config::new(u32::from(port));
-    let events = Arc::new(OwnerSink::new(owner));
+    let events = Arc::new(OwnerSink::new(owner, syslog));
     config.events = Some(events.clone());
     config.relaxed = options.relaxed;
     config.packet_timeout = Duration::from_millis(options.packet_timeout);
