@@ -5,12 +5,13 @@ REBAR ?= rebar3
 # Debian packages: the OTP pieces the build and the tests use, rebar3,
 # iproute2 for the multi-host tests, elixir and procps (ps) for examples/,
 # python3 for the fault tests (a node process to kill), openssl for TLS test
-# certificates, debootstrap for the OTP matrix's roots, and binutils (readelf)
-# to check how the NIF library is linked.
+# certificates, debootstrap for the OTP matrix's roots, binutils (readelf)
+# to check how the NIF library is linked, and dpkg-dev (dpkg-shlibdeps) for
+# the Debian package's dependencies.
 APT_PACKAGES := erlang-base erlang-dev erlang-common-test erlang-eunit \
 	erlang-dialyzer erlang-tools erlang-syntax-tools erlang-parsetools \
 	erlang-edoc erlang-ssl rebar3 iproute2 elixir procps python3 openssl debootstrap \
-	binutils
+	binutils dpkg-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps build test rust-test demo clean
@@ -49,11 +50,25 @@ rust-test: deps
 otp-matrix: deps
 	sh test/otp/matrix.sh
 
-test: rust-test otp-matrix
+test: rust-test otp-matrix deb-test
 
 # The same checks on this machine's OTP only: quicker, for development.
 test-host: deps rust-test
 	EPMD_RS_OTP_SUITES= sh test/otp/matrix.sh
+
+# The Debian package of the epmd-rs daemon, target/deb/epmd-rs_VERSION_ARCH.deb
+# (packaging/deb/build.sh, with dpkg-deb): the binary, its man page, systemd
+# units and /etc/default/epmd-rs. `make test` runs deb-test: the package
+# installed in a Debian bookworm root that test/otp/root.sh makes with
+# debootstrap and caches, the daemon run as its service runs it, serving a
+# stock node, then removed and purged (test/deb/check.sh; needs root).
+.PHONY: deb deb-test
+deb: deps
+	cargo build --release --locked -p epmd_cli
+	sh packaging/deb/build.sh
+
+deb-test: deb
+	sh test/deb/check.sh
 
 demo: build
 	escript demo/demo.escript
