@@ -78,9 +78,13 @@ demo: build
 # results in BENCHMARKS.md and draws bench/chart.png with matplotlib, which
 # is installed from PyPI into a venv under target/.
 BENCH_VENV := target/bench/venv
-.PHONY: bench
-bench: build
+.PHONY: bench bench-venv soak
+bench: build bench-venv
 	cargo build --release --locked -p epmd_cli -p epmd_bench
+	target/release/epmd-bench suite --markdown BENCHMARKS.md --json target/bench/results.json
+	$(BENCH_VENV)/bin/python bench/chart.py target/bench/results.json bench/chart.png
+
+bench-venv:
 	@[ -x $(BENCH_VENV)/bin/pip ] || python3 -m venv $(BENCH_VENV) >/dev/null 2>&1 || { \
 	  rm -rf $(BENCH_VENV); \
 	  $(SUDO) apt-get update -q && \
@@ -88,8 +92,18 @@ bench: build
 	  python3 -m venv $(BENCH_VENV); }
 	@$(BENCH_VENV)/bin/python -c 'import matplotlib' 2>/dev/null || \
 	  $(BENCH_VENV)/bin/pip install -q 'matplotlib>=3.8,<4'
-	target/release/epmd-bench suite --markdown BENCHMARKS.md --json target/bench/results.json
-	$(BENCH_VENV)/bin/python bench/chart.py target/bench/results.json bench/chart.png
+
+# An endurance run of epmd-rs and the in-VM server under a mixed load
+# (SOAK_DURATION, 10 minutes by default; not part of `make test`): prints
+# the verdict, rewrites the soak's section of BENCHMARKS.md and draws
+# bench/soak.png, also when the verdict is FAIL; exits non-zero then.
+SOAK_DURATION ?= 10m
+soak: build bench-venv
+	cargo build --release --locked -p epmd_cli -p epmd_bench
+	target/release/epmd-bench soak --duration $(SOAK_DURATION) \
+	  --markdown BENCHMARKS.md --json target/soak/results.json; status=$$?; \
+	  $(BENCH_VENV)/bin/python bench/soak_chart.py target/soak/results.json bench/soak.png && \
+	  exit $$status
 
 clean:
 	$(REBAR) clean

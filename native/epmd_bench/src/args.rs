@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::load::Load;
 use crate::servers::Programs;
-use crate::suite::Settings;
+use crate::settings::Settings;
+use crate::soak;
 
 pub const USAGE: &str = "\
 usage: epmd-bench suite [--quick] [--markdown FILE] [--json FILE] [--capacity N]
@@ -19,12 +20,20 @@ usage: epmd-bench suite [--quick] [--markdown FILE] [--json FILE] [--capacity N]
        epmd-bench names HOST:PORT [--nodes N] [LOAD]
        epmd-bench churn HOST:PORT [LOAD]
        epmd-bench capacity HOST:PORT [--count N] [--pid PID]
+       epmd-bench soak [--duration D] [--packet-timeout S] [--json FILE]
+                       [--markdown FILE] [--epmd-rs PATH] [--erl PATH] [--ebin DIR]
 
 suite starts OTP's epmd, epmd-rs and an in-VM server on free loopback ports,
 measures them side by side, prints the table and writes the Markdown report
 and the JSON the chart is drawn from. The other commands measure one EPMD
 that is already running; they register the nodes they need and hold them.
 LOAD is [--clients N] [--seconds S] [--requests N] [--client-threads N].
+
+soak starts epmd-rs and an in-VM server and runs a mixed load against both
+for D (like 600, 90s, 10m or 1h; 10m by default), sampling memory,
+descriptors and the registry; it exits 1 unless both come through. It
+writes the JSON its chart is drawn from (target/soak/results.json) and,
+with --markdown, its section of that file.
 ";
 
 /// What to do.
@@ -54,6 +63,10 @@ pub enum Command {
         addr: SocketAddr,
         count: usize,
         pid: Option<u32>,
+    },
+    Soak {
+        options: soak::Options,
+        programs: Programs,
     },
 }
 
@@ -123,8 +136,10 @@ fn addr(arg: Option<&String>) -> Result<SocketAddr, String> {
 /// generator's thread count.
 pub fn parse(args: &[String]) -> Result<(Command, usize), String> {
     let (name, rest) = args.split_first().ok_or("no command")?;
-    if name == "suite" {
-        return suite(rest);
+    match name.as_str() {
+        "suite" => return suite(rest),
+        "soak" => return soak(rest),
+        _ => {}
     }
     let target = addr(rest.first())?;
     let o = Options::parse(&rest[1..])?;
@@ -213,14 +228,7 @@ fn suite(args: &[String]) -> Result<(Command, usize), String> {
     settings.duration = o.duration(settings.duration)?;
     settings.capacity_goal = o.get("--capacity", settings.capacity_goal)?;
     settings.client_threads = o.get("--client-threads", settings.client_threads)?.max(1);
-    let programs = Programs {
-        otp_epmd: o.path("--otp-epmd", "/usr/bin/epmd"),
-        epmd_rs: o.path("--epmd-rs", "target/release/epmd-rs"),
-        erl: o.path("--erl", "erl"),
-        escript: o.path("--escript", "escript"),
-        ebin: o.path("--ebin", "_build/default/lib/epmd_rs/ebin"),
-        vm_calls: o.path("--vm-calls", "bench/vm_calls.escript"),
-    };
+    let programs = programs(&o);
     let threads = settings.client_threads;
     Ok((
         Command::Suite {
@@ -231,6 +239,74 @@ fn suite(args: &[String]) -> Result<(Command, usize), String> {
         },
         threads,
     ))
+}
+
+/// Where the programs are: the options given, else their usual places.
+fn programs(o: &Options) -> Programs {
+    Programs {
+        otp_epmd: o.path("--otp-epmd", "/usr/bin/epmd"),
+        epmd_rs: o.path("--epmd-rs", "target/release/epmd-rs"),
+        erl: o.path("--erl", "erl"),
+        escript: o.path("--escript", "escript"),
+        ebin: o.path("--ebin", "_build/default/lib/epmd_rs/ebin"),
+        vm_calls: o.path("--vm-calls", "bench/vm_calls.escript"),
+    }
+}
+
+/// Threads of the soak's runtime: the load of two servers at once.
+const SOAK_THREADS: usize = 2;
+
+fn soak(args: &[String]) -> Result<(Command, usize), String> {
+    let o = Options::parse(args)?;
+    o.only(&[
+        "--duration",
+        "--packet-timeout",
+        "--json",
+        "--markdown",
+        "--epmd-rs",
+        "--erl",
+        "--ebin",
+    ])?;
+    let duration = match o.0.get("--duration") {
+        Some(d) => parse_duration(d)?,
+        None => Duration::from_secs(600),
+    };
+    let packet_timeout_secs: u32 = o.get("--packet-timeout", 5)?;
+    if packet_timeout_secs == 0 {
+        return Err("--packet-timeout must be at least 1 s".to_string());
+    }
+    let options = soak::Options {
+        duration,
+        packet_timeout_secs,
+        json: o.path("--json", "target/soak/results.json"),
+        markdown: o.0.get("--markdown").map(PathBuf::from),
+    };
+    Ok((
+        Command::Soak {
+            options,
+            programs: programs(&o),
+        },
+        SOAK_THREADS,
+    ))
+}
+
+/// `600`, `600s`, `10m` or `1h`.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number.parse().map_err(|_| format!("bad duration {text}"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => return Err(format!("bad duration {text}: the unit is s, m or h")),
+    };
+    if secs == 0 {
+        return Err("the duration must be at least 1 s".to_string());
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 #[cfg(test)]
@@ -282,5 +358,29 @@ mod tests {
         assert!(parse(&args("churn 127.0.0.1:4369 --nodes 3")).is_err());
         assert!(parse(&args("suite --seconds")).is_err());
         assert!(parse(&args("bogus 127.0.0.1:1")).is_err());
+    }
+
+    #[test]
+    fn soak_takes_a_duration_with_a_unit() {
+        let (c, threads) = parse(&args("soak --duration 90s --packet-timeout 3")).unwrap();
+        assert_eq!(threads, SOAK_THREADS);
+        let Command::Soak { options, .. } = c else {
+            panic!("not a soak: {c:?}");
+        };
+        assert_eq!(options.duration, Duration::from_secs(90));
+        assert_eq!(options.packet_timeout_secs, 3);
+        assert_eq!(options.json, PathBuf::from("target/soak/results.json"));
+        assert!(options.markdown.is_none());
+        let (c, _) = parse(&args("soak")).unwrap();
+        assert!(
+            matches!(c, Command::Soak { options, .. } if options.duration == Duration::from_secs(600))
+        );
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("10 minutes").is_err());
+        assert!(parse_duration("0").is_err());
+        assert!(parse(&args("soak --packet-timeout 0")).is_err());
+        assert!(parse(&args("soak --seconds 3")).is_err());
     }
 }

@@ -1,5 +1,6 @@
-//! `epmd-bench`: a loopback load generator for any EPMD, and the side-by-side
-//! run of OTP's `epmd`, `epmd-rs` and the in-VM server behind `make bench`.
+//! `epmd-bench`: a loopback load generator for any EPMD, the side-by-side
+//! run of OTP's `epmd`, `epmd-rs` and the in-VM server behind `make bench`,
+//! and the endurance run behind `make soak`.
 //! Every load is bounded in time and in requests; every server it starts is
 //! stopped by its own pid.
 
@@ -9,10 +10,14 @@ mod load;
 mod machine;
 mod registrations;
 mod report;
+mod results;
 mod servers;
+mod settings;
+mod soak;
 mod stats;
 mod suite;
 mod targets;
+mod text;
 mod vm;
 mod wire;
 
@@ -37,7 +42,8 @@ fn main() -> ExitCode {
         }
     };
     let nofile = servers::raise_nofile(NOFILE);
-    if nofile < NOFILE {
+    // The soak holds a few hundred connections; only capacity needs more.
+    if nofile < NOFILE && !matches!(command, Command::Soak { .. }) {
         eprintln!("epmd-bench: only {nofile} descriptors allowed; capacity is limited by that");
     }
     let runtime = if threads > 1 {
@@ -123,6 +129,15 @@ async fn run(command: Command, nofile: u64) -> std::io::Result<ExitCode> {
                 load::run(addr, load, Work::Churn(tag.into())).await,
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Soak { options, programs } => {
+            let passed = soak::run(&options, &programs).await?;
+            eprintln!("epmd-bench: wrote {}", options.json.display());
+            Ok(if passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Capacity { addr, count, pid } => {
             let c = capacity::measure(addr, pid.unwrap_or(0), count).await;

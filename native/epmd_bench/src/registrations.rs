@@ -90,7 +90,7 @@ impl Held {
 }
 
 /// The distribution port node `i` claims: any, as long as PORT2 echoes it.
-fn node_port(i: usize) -> u16 {
+pub fn node_port(i: usize) -> u16 {
     10_000 + (i % 50_000) as u16
 }
 

@@ -2,10 +2,10 @@
 //! (by its own pid) when dropped: OTP's `epmd`, `epmd-rs`, and a VM serving
 //! EPMD with the epmd_rs application.
 
-use std::io;
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use epmd_core::codec::Request;
@@ -51,6 +51,17 @@ impl Kind {
     }
 }
 
+/// What the soak asks of a server beyond what the suite does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras {
+    /// The daemons' `-packet_timeout`, in seconds (the in-VM server keeps
+    /// OTP's default: the application has no setting for it).
+    pub packet_timeout_secs: Option<u32>,
+    /// The in-VM server answers each line on its standard input with its
+    /// counters ([`StatsProbe`]), and halts when that input ends.
+    pub stats_probe: bool,
+}
+
 /// A running server; killed and reaped when dropped.
 #[derive(Debug)]
 pub struct Server {
@@ -62,11 +73,20 @@ pub struct Server {
 impl Server {
     /// Starts `kind` on a free port and waits until it answers NAMES.
     pub async fn start(kind: Kind, programs: &Programs) -> io::Result<Server> {
+        Server::start_with(kind, programs, Extras::default()).await
+    }
+
+    pub async fn start_with(kind: Kind, programs: &Programs, extras: Extras) -> io::Result<Server> {
         let port = free_port()?;
         let mut command = match kind {
-            Kind::Otp => daemon(&programs.otp_epmd, port),
-            Kind::EpmdRs => daemon(&programs.epmd_rs, port),
-            Kind::InVm => in_vm(programs, port),
+            Kind::Otp => daemon(&programs.otp_epmd, port, extras.packet_timeout_secs),
+            Kind::EpmdRs => daemon(&programs.epmd_rs, port, extras.packet_timeout_secs),
+            Kind::InVm if extras.stats_probe => {
+                let mut c = in_vm(programs, port, STATS_PROBE_EVAL);
+                c.stdin(Stdio::piped()).stdout(Stdio::piped());
+                c
+            }
+            Kind::InVm => in_vm(programs, port, SERVE_EVAL),
         };
         // OTP's epmd logs every connection it refuses near its limit, which
         // would bury the table.
@@ -82,6 +102,14 @@ impl Server {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The counters' channel of an in-VM server started with
+    /// [`Extras::stats_probe`]; `None` otherwise or once taken.
+    pub fn take_stats_probe(&mut self) -> Option<StatsProbe> {
+        let stdin = self.child.stdin.take()?;
+        let stdout = BufReader::new(self.child.stdout.take()?);
+        Some(StatsProbe { stdin, stdout })
     }
 
     async fn wait_ready(&self) -> io::Result<()> {
@@ -113,25 +141,94 @@ impl Drop for Server {
 
 /// A foreground epmd on 127.0.0.1 only, as `epmd -port P` with
 /// `ERL_EPMD_ADDRESS` (both binaries read the same options).
-fn daemon(program: &PathBuf, port: u16) -> Command {
+fn daemon(program: &PathBuf, port: u16, packet_timeout_secs: Option<u32>) -> Command {
     let mut c = clean(program);
     c.arg("-port")
         .arg(port.to_string())
         .env("ERL_EPMD_ADDRESS", "127.0.0.1");
+    if let Some(secs) = packet_timeout_secs {
+        c.arg("-packet_timeout").arg(secs.to_string());
+    }
     c
 }
 
+const SERVE_EVAL: &str = "{ok, _} = application:ensure_all_started(epmd_rs)";
+
+/// Serves, then answers every line read with one line of `name=count`
+/// pairs from `epmd_rs:stats()`, and halts at the end of its input, which
+/// also ends the VM if the harness dies.
+const STATS_PROBE_EVAL: &str = "{ok, _} = application:ensure_all_started(epmd_rs), \
+    Answer = fun Answer() -> \
+        case io:get_line(\"\") of \
+            eof -> halt(); \
+            _ -> \
+                Line = case epmd_rs:stats() of \
+                    {ok, S} -> [[atom_to_list(K), $=, integer_to_list(V), $\\s] \
+                                || {K, V} <- maps:to_list(S)]; \
+                    Other -> io_lib:format(\"~0p\", [Other]) \
+                end, \
+                io:put_chars([Line, $\\n]), \
+                Answer() \
+        end \
+    end, \
+    Answer().";
+
 /// A VM that is not distributed itself and serves EPMD through the epmd_rs
 /// application (`serve`), on the port its `port` variable names.
-fn in_vm(programs: &Programs, port: u16) -> Command {
+fn in_vm(programs: &Programs, port: u16, eval: &str) -> Command {
     let mut c = clean(&programs.erl);
     c.arg("-noshell")
         .arg("-pa")
         .arg(&programs.ebin)
         .args(["-epmd_rs", "serve", "true"])
         .args(["-epmd_rs", "port", &port.to_string()])
-        .args(["-eval", "{ok, _} = application:ensure_all_started(epmd_rs)"]);
+        .args(["-eval", eval]);
     c
+}
+
+/// Asks an in-VM server for its counters over the VM's standard input and
+/// output (blocking).
+#[derive(Debug)]
+pub struct StatsProbe {
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl StatsProbe {
+    /// The counters by name, in the order the VM lists them.
+    pub fn query(&mut self) -> io::Result<Vec<(String, u64)>> {
+        self.stdin.write_all(b"stats\n")?;
+        self.stdin.flush()?;
+        let mut line = String::new();
+        if self.stdout.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the VM closed its output",
+            ));
+        }
+        parse_counters(&line).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not counters: {}", line.trim_end()),
+            )
+        })
+    }
+}
+
+fn parse_counters(line: &str) -> Option<Vec<(String, u64)>> {
+    let pairs: Option<Vec<(String, u64)>> = line
+        .split_whitespace()
+        .map(|pair| {
+            let (name, count) = pair.split_once('=')?;
+            Some((name.to_string(), count.parse().ok()?))
+        })
+        .collect();
+    pairs.filter(|p| !p.is_empty())
+}
+
+/// Descriptors process `pid` has open.
+pub fn open_fds(pid: u32) -> io::Result<usize> {
+    Ok(std::fs::read_dir(format!("/proc/{pid}/fd"))?.count())
 }
 
 /// A command with no EPMD settings inherited and no terminal.
@@ -236,5 +333,16 @@ mod tests {
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
         assert!(rss_kib(std::process::id()).unwrap() > 0);
         assert!(cpu_time(std::process::id()).is_ok());
+        assert!(open_fds(std::process::id()).unwrap() > 0);
+    }
+
+    #[test]
+    fn counters_are_read_from_one_line() {
+        assert_eq!(
+            parse_counters("connections=12 timeouts=3 \n"),
+            Some(vec![("connections".into(), 12), ("timeouts".into(), 3)])
+        );
+        assert_eq!(parse_counters("{error,not_serving}\n"), None);
+        assert_eq!(parse_counters("\n"), None);
     }
 }

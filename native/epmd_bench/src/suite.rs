@@ -8,127 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::capacity::{self, Capacity};
-use crate::load::{self, Load, Query, Work};
+use crate::load::{self, Query, Work};
 use crate::registrations::{self, Held};
+use crate::results::{Boot, InVmCalls, LookupPoint, PerServer, Results};
 use crate::servers::{self, Kind, Programs, Server};
+use crate::settings::{Settings, CHURN_CLIENTS, LOOKUP_PLAN, NAMES_CLIENTS, NAMES_NODES};
 use crate::stats::{self, Sample, Summary};
-use crate::targets;
-use crate::vm::{self, Calls, Mapper};
+use crate::text::nodes_and_clients;
+use crate::vm::{self, Mapper};
 
-/// Registered-node counts the lookups are measured at, with the client
-/// counts at each.
-const LOOKUP_PLAN: [(usize, &[usize]); 4] = [
-    (1, &[1, 4, 16]),
-    (10, &[4]),
-    (100, &[4]),
-    (1000, &[1, 4, 16]),
-];
-/// Nodes registered while NAMES is measured.
-pub const NAMES_NODES: usize = 1000;
-pub const NAMES_CLIENTS: usize = 1;
-pub const CHURN_CLIENTS: usize = 4;
 const NODE_PREFIX: &str = "node";
 const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
-/// Descriptors kept free for everything but the registrations: listening
-/// sockets, the VM's own files, the check requests.
-const FD_RESERVE: u64 = 256;
-
-/// How long and how hard each measurement runs.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub warmup: Duration,
-    /// One round of a measurement; each is measured `rounds` times.
-    pub duration: Duration,
-    pub rounds: usize,
-    pub max_requests: u64,
-    /// Registrations the capacity run aims for.
-    pub capacity_goal: usize,
-    pub boot_runs: usize,
-    /// Threads of the load generator's runtime.
-    pub client_threads: usize,
-    /// RLIMIT_NOFILE of the harness and the servers it starts: it bounds
-    /// the capacity that can be shown.
-    pub fd_limit: u64,
-}
-
-impl Settings {
-    pub fn full() -> Self {
-        Settings {
-            warmup: Duration::from_millis(300),
-            duration: Duration::from_millis(400),
-            rounds: 5,
-            max_requests: 500_000,
-            capacity_goal: 100_000,
-            boot_runs: 21,
-            client_threads: 1,
-            fd_limit: 0,
-        }
-    }
-
-    /// A run of a few seconds, to try the harness out.
-    pub fn quick() -> Self {
-        Settings {
-            warmup: Duration::from_millis(50),
-            duration: Duration::from_millis(300),
-            rounds: 1,
-            capacity_goal: 3_000,
-            boot_runs: 3,
-            ..Settings::full()
-        }
-    }
-
-    /// Lowers the capacity goal to what `fd_limit` descriptors allow: each
-    /// registration takes one in the server and one in the harness.
-    pub fn fit_to_fd_limit(&mut self, fd_limit: u64) {
-        self.fd_limit = fd_limit;
-        let usable = fd_limit.saturating_sub(FD_RESERVE) as usize;
-        self.capacity_goal = self.capacity_goal.min(usable);
-    }
-
-    fn load(&self, clients: usize) -> Load {
-        Load {
-            clients,
-            warmup: self.warmup,
-            duration: self.duration,
-            max_requests: self.max_requests,
-        }
-    }
-}
-
-/// One value per server, in [`Kind::ALL`] order.
-pub type PerServer<T> = [T; 3];
-
-/// PORT2 at one registered-node count and one client count.
-#[derive(Debug, Clone)]
-pub struct LookupPoint {
-    pub nodes: usize,
-    pub clients: usize,
-    pub by_server: PerServer<Summary>,
-}
-
-/// Median boot times, in milliseconds.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Boot {
-    pub epmd_rs_ms: f64,
-    /// A stock node as erl starts it by default (it runs `epmd -daemon`,
-    /// which finds the daemon running).
-    pub stock_ms: f64,
-    /// A stock node with `-start_epmd false`.
-    pub stock_no_start_ms: f64,
-}
-
-/// Everything one run measured.
-#[derive(Debug, Clone)]
-pub struct Results {
-    pub settings: Settings,
-    pub lookups: Vec<LookupPoint>,
-    pub names: PerServer<Summary>,
-    pub churn: PerServer<Summary>,
-    pub capacity: PerServer<Capacity>,
-    /// epmd_rs in a node serving its own EPMD, then erl_epmd through the daemon.
-    pub calls: Result<(Calls, Calls), String>,
-    pub boot: Result<Boot, String>,
-}
 
 fn progress(what: std::fmt::Arguments<'_>) {
     eprintln!("epmd-bench: {what}");
@@ -136,16 +26,11 @@ fn progress(what: std::fmt::Arguments<'_>) {
 
 /// Runs every measurement.
 pub async fn run(settings: Settings, programs: &Programs) -> io::Result<Results> {
-    let mut servers = Vec::with_capacity(3);
-    for kind in Kind::ALL {
-        let server = Server::start(kind, programs).await?;
-        progress(format_args!(
-            "{} is serving on {}",
-            kind.label(),
-            server.addr
-        ));
-        servers.push(server);
-    }
+    let servers = PerServer {
+        otp: start(Kind::Otp, programs).await?,
+        cli: start(Kind::EpmdRs, programs).await?,
+        vm: start(Kind::InVm, programs).await?,
+    };
     let (lookups, names) = lookups_and_names(&servers, &settings).await?;
     let churn = measure_all(&servers, &settings, CHURN_CLIENTS, |s, round| {
         Work::Churn(format!("churn{}r{round}", s.addr.port()).into())
@@ -153,7 +38,7 @@ pub async fn run(settings: Settings, programs: &Programs) -> io::Result<Results>
     .await;
     progress(format_args!("churn: {}", rates(&churn)));
     let mut capacity: PerServer<Capacity> = Default::default();
-    for (server, result) in servers.iter().zip(&mut capacity) {
+    for (server, result) in servers.iter().zip(capacity.iter_mut()) {
         *result = capacity::measure(server.addr, server.pid(), settings.capacity_goal).await;
         progress(format_args!(
             "capacity of {}: {} registrations, {:.0} bytes each",
@@ -175,17 +60,27 @@ pub async fn run(settings: Settings, programs: &Programs) -> io::Result<Results>
     })
 }
 
+async fn start(kind: Kind, programs: &Programs) -> io::Result<Server> {
+    let server = Server::start(kind, programs).await?;
+    progress(format_args!(
+        "{} is serving on {}",
+        kind.label(),
+        server.addr
+    ));
+    Ok(server)
+}
+
 /// PORT2 along [`LOOKUP_PLAN`], registering nodes as it goes, then NAMES
 /// with all of them registered.
 async fn lookups_and_names(
-    servers: &[Server],
+    servers: &PerServer<Server>,
     settings: &Settings,
 ) -> io::Result<(Vec<LookupPoint>, PerServer<Summary>)> {
     let mut held: PerServer<Held> = Default::default();
     let mut lookups = Vec::new();
     let mut registered = 0;
     for (nodes, client_counts) in LOOKUP_PLAN {
-        for (server, held) in servers.iter().zip(&mut held) {
+        for (server, held) in servers.iter().zip(held.iter_mut()) {
             held.register(
                 server.addr,
                 NODE_PREFIX,
@@ -212,7 +107,7 @@ async fn lookups_and_names(
             .await;
             progress(format_args!(
                 "PORT2, {}: {}",
-                targets::nodes_and_clients(nodes, clients),
+                nodes_and_clients(nodes, clients),
                 rates(&by_server)
             ));
             lookups.push(LookupPoint {
@@ -229,7 +124,7 @@ async fn lookups_and_names(
     .await;
     progress(format_args!(
         "NAMES, {}: {}",
-        targets::nodes_and_clients(NAMES_NODES, NAMES_CLIENTS),
+        nodes_and_clients(NAMES_NODES, NAMES_CLIENTS),
         rates(&names)
     ));
     Ok((lookups, names))
@@ -239,7 +134,7 @@ async fn lookups_and_names(
 async fn in_vm(
     settings: &Settings,
     programs: &Programs,
-) -> io::Result<(Result<(Calls, Calls), String>, Result<Boot, String>)> {
+) -> io::Result<(Result<InVmCalls, String>, Result<Boot, String>)> {
     let daemon = Server::start(Kind::Otp, programs).await?;
     let port = daemon.addr.port();
     let calls = in_vm_calls(programs, port);
@@ -264,19 +159,19 @@ async fn in_vm(
     Ok((calls, boot))
 }
 
-fn in_vm_calls(programs: &Programs, daemon_port: u16) -> Result<(Calls, Calls), String> {
-    let own_port = crate::servers::free_port().map_err(|e| e.to_string())?;
-    let ours = vm::calls(programs, Mapper::EpmdRs, own_port).map_err(|e| e.to_string())?;
-    let stock = vm::calls(programs, Mapper::Stock { start_epmd: false }, daemon_port)
+fn in_vm_calls(programs: &Programs, daemon_port: u16) -> Result<InVmCalls, String> {
+    let own_port = servers::free_port().map_err(|e| e.to_string())?;
+    let epmd_rs = vm::calls(programs, Mapper::EpmdRs, own_port).map_err(|e| e.to_string())?;
+    let erl_epmd = vm::calls(programs, Mapper::Stock { start_epmd: false }, daemon_port)
         .map_err(|e| e.to_string())?;
-    Ok((ours, stock))
+    Ok(InVmCalls { epmd_rs, erl_epmd })
 }
 
 /// Measures `work(server, round)` on every server: `settings.rounds` rounds,
 /// each visiting the servers in turn, each server warmed up before its first
 /// round. The server's CPU time is read around every round.
 async fn measure_all(
-    servers: &[Server],
+    servers: &PerServer<Server>,
     settings: &Settings,
     clients: usize,
     work: impl Fn(&Server, usize) -> Work,
@@ -284,7 +179,7 @@ async fn measure_all(
     let mut rounds: PerServer<Vec<Sample>> = Default::default();
     let load = settings.load(clients);
     for round in 0..settings.rounds {
-        for (server, samples) in servers.iter().zip(&mut rounds) {
+        for (server, samples) in servers.iter().zip(rounds.iter_mut()) {
             let work = work(server, round);
             if round == 0 {
                 load::warm_up(server.addr, load, &work).await;
@@ -302,7 +197,7 @@ async fn measure_all(
 fn rates(summaries: &PerServer<Summary>) -> String {
     Kind::ALL
         .iter()
-        .zip(summaries)
+        .zip(summaries.iter())
         .map(|(k, s)| format!("{} {:.0}/s", k.label(), s.rate))
         .collect::<Vec<_>>()
         .join(", ")

@@ -2,16 +2,19 @@
 //! OTP's epmd measured in the same run, normalised so that a ratio above 1
 //! means ahead of OTP (throughput: ours / OTP; times and memory: OTP / ours).
 
-use crate::stats::Summary;
-use crate::suite::{PerServer, Results};
+use crate::results::{InVmCalls, PerServer, Results};
+use crate::servers::Kind;
+use crate::settings::NAMES_NODES;
+use crate::text::{nodes_and_clients, thousands, times};
+use crate::vm::Calls;
 
 /// One target and how each of our servers did.
 #[derive(Debug, Clone)]
 pub struct Row {
     pub target: String,
     pub goal: String,
-    /// epmd-rs, then the in-VM server; `None` where the target does not apply.
-    pub outcomes: [Option<Outcome>; 2],
+    /// `None` where the target does not apply to that server.
+    pub outcomes: Ours<Option<Outcome>>,
 }
 
 #[derive(Debug, Clone)]
@@ -20,10 +23,29 @@ pub struct Outcome {
     pub pass: bool,
 }
 
-/// Our servers (epmd-rs, the in-VM server) by their index in
-/// [`crate::servers::Kind::ALL`], in the order of [`Row::outcomes`].
-const OURS: [usize; 2] = [1, 2];
-const OTP: usize = 0;
+/// One value for each of our servers; OTP's epmd is what they are judged
+/// against.
+#[derive(Debug, Clone, Copy)]
+pub struct Ours<T> {
+    /// `epmd-rs`.
+    pub cli: T,
+    /// The in-VM server.
+    pub vm: T,
+}
+
+impl<T> Ours<T> {
+    fn from_fn(mut f: impl FnMut(Kind) -> T) -> Self {
+        Ours {
+            cli: f(Kind::EpmdRs),
+            vm: f(Kind::InVm),
+        }
+    }
+
+    /// epmd-rs, then the in-VM server.
+    pub fn iter(&self) -> impl Iterator<Item = &T> {
+        [&self.cli, &self.vm].into_iter()
+    }
+}
 
 /// Ours / OTP's: above 1 is ahead when more is better.
 pub fn ratio(ours: f64, otp: f64) -> f64 {
@@ -34,35 +56,18 @@ pub fn ratio(ours: f64, otp: f64) -> f64 {
     }
 }
 
-pub fn times(r: f64) -> String {
-    if r.is_finite() {
-        format!("{r:.2}×")
-    } else {
-        "∞".to_string()
-    }
-}
-
-fn at_least(target: &str, goal: f64, get: impl Fn(usize) -> f64) -> Row {
-    let otp = get(OTP);
+fn at_least(target: &str, goal: f64, values: PerServer<f64>) -> Row {
     Row {
         target: target.to_string(),
         goal: format!("≥ {goal:.1}×"),
-        outcomes: OURS.map(|i| {
-            let r = ratio(get(i), otp);
+        outcomes: Ours::from_fn(|kind| {
+            let r = ratio(*values.get(kind), values.otp);
             Some(Outcome {
                 measured: times(r),
                 pass: r >= goal,
             })
         }),
     }
-}
-
-fn lookup(results: &Results, nodes: usize, clients: usize) -> Option<&PerServer<Summary>> {
-    results
-        .lookups
-        .iter()
-        .find(|p| p.nodes == nodes && p.clients == clients)
-        .map(|p| &p.by_server)
 }
 
 pub fn evaluate(results: &Results) -> Vec<Row> {
@@ -75,24 +80,25 @@ pub fn evaluate(results: &Results) -> Vec<Row> {
         (1000, 4, 3.0),
         (1000, 16, 3.0),
     ] {
-        if let Some(point) = lookup(results, nodes, clients) {
+        if let Some(point) = results.lookup(nodes, clients) {
             rows.push(at_least(
                 &format!("PORT2 lookups/s, {}", nodes_and_clients(nodes, clients)),
                 goal,
-                |i| point[i].rate,
+                point.map(|s| s.rate),
             ));
         }
     }
     rows.push(p99_row(results));
-    let names_nodes = thousands(crate::suite::NAMES_NODES as f64);
     rows.push(at_least(
-        &format!("NAMES/s, {names_nodes} nodes"),
+        &format!("NAMES/s, {} nodes", thousands(NAMES_NODES as f64)),
         10.0,
-        |i| results.names[i].rate,
+        results.names.map(|s| s.rate),
     ));
-    rows.push(at_least("Registration churn/s", 1.0, |i| {
-        results.churn[i].rate
-    }));
+    rows.push(at_least(
+        "Registration churn/s",
+        1.0,
+        results.churn.map(|s| s.rate),
+    ));
     rows.push(capacity_row(results));
     rows.push(rss_row(results));
     rows.push(errors_row(results));
@@ -101,34 +107,19 @@ pub fn evaluate(results: &Results) -> Vec<Row> {
     rows
 }
 
-pub fn plural(n: usize) -> &'static str {
-    if n == 1 {
-        ""
-    } else {
-        "s"
-    }
-}
-
-/// `1,000 nodes, 1 client`.
-pub fn nodes_and_clients(nodes: usize, clients: usize) -> String {
-    format!(
-        "{} node{}, {clients} client{}",
-        thousands(nodes as f64),
-        plural(nodes),
-        plural(clients)
-    )
-}
-
 /// p99 no worse than OTP's at any lookup point: the worst ratio counts.
 fn p99_row(results: &Results) -> Row {
     Row {
         target: "PORT2 p99 latency, every point".to_string(),
         goal: "no worse (≥ 1.0×)".to_string(),
-        outcomes: OURS.map(|i| {
+        outcomes: Ours::from_fn(|kind| {
             let worst = results
                 .lookups
                 .iter()
-                .map(|p| (ratio(p.by_server[OTP].p99_us, p.by_server[i].p99_us), p))
+                .map(|p| {
+                    let ours = p.by_server.get(kind).p99_us;
+                    (ratio(p.by_server.otp.p99_us, ours), p)
+                })
                 .min_by(|a, b| a.0.total_cmp(&b.0))?;
             Some(Outcome {
                 measured: format!(
@@ -148,8 +139,8 @@ fn capacity_row(results: &Results) -> Row {
     Row {
         target: "Concurrent registrations, every request answered".to_string(),
         goal: format!("≥ {}", thousands(CAPACITY_GOAL as f64)),
-        outcomes: OURS.map(|i| {
-            let c = &results.capacity[i];
+        outcomes: Ours::from_fn(|kind| {
+            let c = results.capacity.get(kind);
             let limited = results.settings.capacity_goal < CAPACITY_GOAL;
             Some(Outcome {
                 measured: format!(
@@ -177,11 +168,11 @@ fn rss_row(results: &Results) -> Row {
     Row {
         target: "RSS per registration".to_string(),
         goal: "≤ 2 KiB".to_string(),
-        outcomes: OURS.map(|i| {
-            let bytes = results.capacity[i].rss_per_registration;
+        outcomes: Ours::from_fn(|kind| {
+            let c = results.capacity.get(kind);
             Some(Outcome {
-                measured: format!("{} B", thousands(bytes)),
-                pass: results.capacity[i].held > 0 && bytes <= RSS_GOAL_BYTES,
+                measured: format!("{} B", thousands(c.rss_per_registration)),
+                pass: c.held > 0 && c.rss_per_registration <= RSS_GOAL_BYTES,
             })
         }),
     }
@@ -192,8 +183,8 @@ fn errors_row(results: &Results) -> Row {
     Row {
         target: "Failed requests under load".to_string(),
         goal: "none".to_string(),
-        outcomes: OURS.map(|i| {
-            let failed = wire_errors(results, i);
+        outcomes: Ours::from_fn(|kind| {
+            let failed = results.wire_errors(kind);
             Some(Outcome {
                 measured: thousands(failed as f64),
                 pass: failed == 0,
@@ -202,21 +193,12 @@ fn errors_row(results: &Results) -> Row {
     }
 }
 
-pub fn wire_errors(results: &Results, server: usize) -> u64 {
-    results
-        .lookups
-        .iter()
-        .map(|p| p.by_server[server].errors)
-        .sum::<u64>()
-        + results.names[server].errors
-        + results.churn[server].errors
-}
-
+/// In-VM calls: only the in-VM server has them.
 fn call_rows(results: &Results) -> Vec<Row> {
-    let row = |target: &str, get: &dyn Fn(&crate::vm::Calls) -> f64| {
+    let row = |target: &str, get: fn(&Calls) -> f64| {
         let outcome = match &results.calls {
-            Ok((ours, stock)) => {
-                let r = ratio(get(stock), get(ours));
+            Ok(InVmCalls { epmd_rs, erl_epmd }) => {
+                let r = ratio(get(erl_epmd), get(epmd_rs));
                 Outcome {
                     measured: times(r),
                     pass: r >= 100.0,
@@ -230,14 +212,17 @@ fn call_rows(results: &Results) -> Vec<Row> {
         Row {
             target: target.to_string(),
             goal: "≥ 100×".to_string(),
-            outcomes: [None, Some(outcome)],
+            outcomes: Ours {
+                cli: None,
+                vm: Some(outcome),
+            },
         }
     };
     vec![
-        row("In the VM: port_please/2 of this host", &|c| {
+        row("In the VM: port_please/2 of this host", |c| {
             c.port_please_us
         }),
-        row("In the VM: names/0", &|c| c.names_us),
+        row("In the VM: names/0", |c| c.names_us),
     ]
 }
 
@@ -258,25 +243,11 @@ fn boot_row(results: &Results) -> Row {
     Row {
         target: "Boot of a distributed node, vs a stock node".to_string(),
         goal: "within 5%".to_string(),
-        outcomes: [None, Some(outcome)],
+        outcomes: Ours {
+            cli: None,
+            vm: Some(outcome),
+        },
     }
-}
-
-/// `12345.6` as `12,346`.
-pub fn thousands(v: f64) -> String {
-    let n = v.round() as i64;
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 {
-        out.insert(0, '-');
-    }
-    out
 }
 
 #[cfg(test)]
@@ -284,18 +255,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_are_grouped() {
-        assert_eq!(thousands(0.4), "0");
-        assert_eq!(thousands(999.0), "999");
-        assert_eq!(thousands(1234.0), "1,234");
-        assert_eq!(thousands(100_000.0), "100,000");
-        assert_eq!(thousands(-1234567.0), "-1,234,567");
-    }
-
-    #[test]
     fn ratios_above_one_mean_ahead() {
         assert_eq!(ratio(20.0, 10.0), 2.0);
         assert_eq!(times(ratio(1.0, 0.0)), "∞");
-        assert_eq!(times(1.234), "1.23×");
+    }
+
+    #[test]
+    fn each_of_ours_is_judged_against_otp() {
+        let row = at_least(
+            "x",
+            1.5,
+            PerServer {
+                otp: 10.0,
+                cli: 20.0,
+                vm: 12.0,
+            },
+        );
+        let [cli, vm] = [&row.outcomes.cli, &row.outcomes.vm].map(|o| o.clone().unwrap());
+        assert_eq!((cli.measured.as_str(), cli.pass), ("2.00×", true));
+        assert_eq!((vm.measured.as_str(), vm.pass), ("1.20×", false));
+        assert_eq!(row.outcomes.iter().count(), 2);
     }
 }

@@ -1,0 +1,98 @@
+//! What the suite measures and for how long: the plan of points and the
+//! settings of one run, which the results keep for the report.
+
+use std::time::Duration;
+
+use crate::load::Load;
+
+/// Registered-node counts the lookups are measured at, with the client
+/// counts at each.
+pub const LOOKUP_PLAN: [(usize, &[usize]); 4] = [
+    (1, &[1, 4, 16]),
+    (10, &[4]),
+    (100, &[4]),
+    (1000, &[1, 4, 16]),
+];
+/// Nodes registered while NAMES is measured.
+pub const NAMES_NODES: usize = 1000;
+pub const NAMES_CLIENTS: usize = 1;
+pub const CHURN_CLIENTS: usize = 4;
+/// Descriptors kept free for everything but the registrations: listening
+/// sockets, the VM's own files, the check requests.
+const FD_RESERVE: u64 = 256;
+
+/// How long and how hard each measurement runs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub warmup: Duration,
+    /// One round of a measurement; each is measured `rounds` times.
+    pub duration: Duration,
+    pub rounds: usize,
+    pub max_requests: u64,
+    /// Registrations the capacity run aims for.
+    pub capacity_goal: usize,
+    pub boot_runs: usize,
+    /// Threads of the load generator's runtime.
+    pub client_threads: usize,
+    /// RLIMIT_NOFILE of the harness and the servers it starts: it bounds
+    /// the capacity that can be shown.
+    pub fd_limit: u64,
+}
+
+impl Settings {
+    pub fn full() -> Self {
+        Settings {
+            warmup: Duration::from_millis(300),
+            duration: Duration::from_millis(400),
+            rounds: 5,
+            max_requests: 500_000,
+            capacity_goal: 100_000,
+            boot_runs: 21,
+            client_threads: 1,
+            fd_limit: 0,
+        }
+    }
+
+    /// A run of a few seconds, to try the harness out.
+    pub fn quick() -> Self {
+        Settings {
+            warmup: Duration::from_millis(50),
+            duration: Duration::from_millis(300),
+            rounds: 1,
+            capacity_goal: 3_000,
+            boot_runs: 3,
+            ..Settings::full()
+        }
+    }
+
+    /// Lowers the capacity goal to what `fd_limit` descriptors allow: each
+    /// registration takes one in the server and one in the harness.
+    pub fn fit_to_fd_limit(&mut self, fd_limit: u64) {
+        self.fd_limit = fd_limit;
+        let usable = fd_limit.saturating_sub(FD_RESERVE) as usize;
+        self.capacity_goal = self.capacity_goal.min(usable);
+    }
+
+    pub fn load(&self, clients: usize) -> Load {
+        Load {
+            clients,
+            warmup: self.warmup,
+            duration: self.duration,
+            max_requests: self.max_requests,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_capacity_goal_fits_the_descriptors() {
+        let mut s = Settings::full();
+        s.fit_to_fd_limit(20_000);
+        assert_eq!((s.capacity_goal, s.fd_limit), (20_000 - 256, 20_000));
+        s.fit_to_fd_limit(100);
+        assert_eq!(s.capacity_goal, 0);
+    }
+}
