@@ -59,12 +59,13 @@ version(Value, Default, Accept) ->
 %% 127.0.0.1 and ::1; empty for every address), relaxed mode (the variable
 %% ERL_EPMD_RELAXED_COMMAND_CHECK set at all, or `relaxed_command_check'),
 %% the hardened profile's `local_names_only' and connection caps (0 is none),
-%% OTP's packet timeout, and whether events go to syslog too (`syslog',
+%% the packet timeout (`packet_timeout' in seconds, as OTP's -packet_timeout;
+%% OTP's default otherwise), and whether events go to syslog too (`syslog',
 %% `syslog_facility' by its syslog.conf name, `syslog_path'; an empty path is
 %% the usual /dev/log).
 -spec server_options() -> epmd_rs_nif:server_options().
 server_options() ->
-    _ = application:load(epmd_rs),
+    ok = load(),
     server_options(maps:from_list(application:get_all_env(epmd_rs)),
                    maps:from_list(lists:filtermap(
                                     fun(Var) ->
@@ -85,7 +86,10 @@ server_options(App, Os, #{packet_timeout := PacketTimeout}) ->
     #{addresses => unicode:characters_to_binary(Addresses),
       relaxed => maps:is_key("ERL_EPMD_RELAXED_COMMAND_CHECK", Os)
           orelse maps:get(relaxed_command_check, App, false) =:= true,
-      packet_timeout => PacketTimeout,
+      packet_timeout => case maps:get(packet_timeout, App, default) of
+                            default -> PacketTimeout;
+                            Seconds when is_integer(Seconds), Seconds > 0 -> Seconds * 1000
+                        end,
       remote_names => not maps:get(local_names_only, App, false),
       max_connections => cap(maps:get(max_connections, App, infinity)),
       max_connections_per_peer => cap(maps:get(max_connections_per_peer, App, infinity)),
@@ -113,8 +117,40 @@ defaults() ->
 %% and `-epmd_rs' flags.
 -spec app_env(atom(), term()) -> term().
 app_env(Key, Default) ->
-    _ = application:load(epmd_rs),
+    ok = load(),
     application:get_env(epmd_rs, Key, Default).
+
+%% Loads the application, which applies sys.config and `-epmd_rs' flags,
+%% unless it is loaded (a release's boot script loads it first) or nothing
+%% sets its variables (every reader here has the .app's defaults). Loading
+%% by name searches the code path and reads the .app with epp: both, and the
+%% scanner, cost a node milliseconds of its boot. So a node configured by
+%% neither loads nothing, and one that is reads the .app beside this module
+%% with the scanner and parser only.
+load() ->
+    case application:get_key(epmd_rs, vsn) =:= undefined andalso configured() of
+        true -> _ = application:load(app_spec()), ok;
+        false -> ok
+    end.
+
+configured() ->
+    init:get_argument(config) =/= error orelse init:get_argument(epmd_rs) =/= error.
+
+app_spec() ->
+    File = filename:join(filename:dirname(code:which(?MODULE)), "epmd_rs.app"),
+    %% The file server does not run yet when distribution starts at boot.
+    Parsed = case erl_prim_loader:get_file(File) of
+                 {ok, Text, _} ->
+                     case erl_scan:string(unicode:characters_to_list(Text)) of
+                         {ok, Tokens, _} -> erl_parse:parse_term(Tokens);
+                         Error -> Error
+                     end;
+                 Error -> Error
+             end,
+    case Parsed of
+        {ok, {application, epmd_rs, _} = Spec} -> Spec;
+        _ -> epmd_rs
+    end.
 
 %% @doc The fixed port of this node's distribution listener, if one is set,
 %% read as this OTP's erl_epmd reads it: the `-erl_epmd_port' flag on every
@@ -162,9 +198,12 @@ kernel_has_parameters() ->
     {ok, Vsn} = application:get_key(kernel, vsn),
     kernel_has_parameters(Vsn).
 
+%% Without the string module: this runs as distribution starts, where loading
+%% string and unicode_util (700 KB) cost a node 10 ms of its boot.
 kernel_has_parameters(Vsn) ->
-    [Major, Minor | _] = [list_to_integer(P) || P <- string:lexemes(Vsn, ".") ++ ["0"]],
-    {Major, Minor} >= {10, 2}.
+    {Major, Rest} = lists:splitwith(fun(C) -> C =/= $. end, Vsn),
+    Minor = lists:takewhile(fun(C) -> C =/= $. end, tl(Rest ++ ".0")),
+    {list_to_integer(Major), list_to_integer(Minor)} >= {10, 2}.
 
 -ifdef(TEST).
 -include_lib("eunit/include/eunit.hrl").
@@ -193,6 +232,9 @@ server_options_test_() ->
                      remote_names => true, max_connections => 0,
                      max_connections_per_peer => 0, syslog => false,
                      syslog_facility => <<"user">>, syslog_path => <<>>}, Default),
+     ?_assertMatch(#{packet_timeout := 5000},
+                   server_options(#{packet_timeout => 5}, #{}, ?DEFAULTS)),
+     ?_assertError({case_clause, 0}, server_options(#{packet_timeout => 0}, #{}, ?DEFAULTS)),
      ?_assertMatch(#{syslog := true, syslog_facility := <<"local3">>,
                      syslog_path := <<"/run/log.sock">>},
                    server_options(#{syslog => true, syslog_facility => local3,

@@ -34,7 +34,8 @@
          helper_vms_inherit_flags/1,
          nif_loads_on_any_first_call/1,
          nif_library_stays_mapped/1,
-         what_the_host_shows/1]).
+         what_the_host_shows/1,
+         boot_loads_only_its_own_modules/1]).
 
 suite() ->
     [{timetrap, {minutes, 2}}, {ct_hooks, [epmd_rs_ct_hook]}].
@@ -62,7 +63,8 @@ all() ->
      helper_vms_inherit_flags,
      nif_loads_on_any_first_call,
      nif_library_stays_mapped,
-     what_the_host_shows].
+     what_the_host_shows,
+     boot_loads_only_its_own_modules].
 
 %%% Cases
 
@@ -535,6 +537,21 @@ what_the_host_shows(Config) ->
 
 lines(Text) ->
     string:lexemes(Text, "\n").
+
+%% Loading a module at boot costs time (string and unicode_util together took
+%% a node 10 ms, epp a few): a node with epmd_rs loads nothing at boot that a
+%% stock node does not, but for epmd_rs's own modules.
+boot_loads_only_its_own_modules(Config) ->
+    start_otp_epmd(Config),
+    Stock = start_peer(Config, "stock", stock),
+    Rs = start_peer(#{name => rs, args => rs_args(Config),
+                      env => [{"ERL_EPMD_PORT", integer_to_list(epmd_rs_test_lib:free_port())}]}),
+    ?assertEqual(server, peer:call(Rs, epmd_rs, mode, [])),
+    [StockModules, RsModules] = [[M || {M, _} <- peer:call(P, code, all_loaded, [])]
+                                 || P <- [Stock, Rs]],
+    Extra = [M || M <- RsModules -- StockModules,
+                  not lists:prefix("epmd_rs", atom_to_list(M))],
+    ?assertEqual([], lists:sort(Extra)).
 
 %%% Helpers
 

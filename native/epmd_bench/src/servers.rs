@@ -54,8 +54,8 @@ impl Kind {
 /// What the soak asks of a server beyond what the suite does.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Extras {
-    /// The daemons' `-packet_timeout`, in seconds (the in-VM server keeps
-    /// OTP's default: the application has no setting for it).
+    /// The packet timeout in seconds: the daemons' `-packet_timeout`, the
+    /// in-VM server's `packet_timeout` application variable.
     pub packet_timeout_secs: Option<u32>,
     /// The in-VM server answers each line on its standard input with its
     /// counters ([`StatsProbe`]), and halts when that input ends.
@@ -81,12 +81,21 @@ impl Server {
         let mut command = match kind {
             Kind::Otp => daemon(&programs.otp_epmd, port, extras.packet_timeout_secs),
             Kind::EpmdRs => daemon(&programs.epmd_rs, port, extras.packet_timeout_secs),
-            Kind::InVm if extras.stats_probe => {
-                let mut c = in_vm(programs, port, STATS_PROBE_EVAL);
-                c.stdin(Stdio::piped()).stdout(Stdio::piped());
+            Kind::InVm => {
+                let eval = if extras.stats_probe {
+                    STATS_PROBE_EVAL
+                } else {
+                    SERVE_EVAL
+                };
+                let mut c = in_vm(programs, port, eval);
+                if let Some(secs) = extras.packet_timeout_secs {
+                    c.args(["-epmd_rs", "packet_timeout", &secs.to_string()]);
+                }
+                if extras.stats_probe {
+                    c.stdin(Stdio::piped()).stdout(Stdio::piped());
+                }
                 c
             }
-            Kind::InVm => in_vm(programs, port, SERVE_EVAL),
         };
         // OTP's epmd logs every connection it refuses near its limit, which
         // would bury the table.

@@ -36,7 +36,7 @@ use verdict::RegistryCheck;
 pub struct Options {
     /// The whole run, warm-up included.
     pub duration: Duration,
-    /// epmd-rs's `-packet_timeout`, in seconds.
+    /// Both servers' packet timeout, in seconds.
     pub packet_timeout_secs: u32,
     pub json: PathBuf,
     /// Where to rewrite the soak's section, if anywhere.
@@ -70,10 +70,7 @@ impl Target {
             stats_probe: kind == Kind::InVm,
         };
         let mut server = Server::start_with(kind, programs, extras).await?;
-        let packet_timeout = match kind {
-            Kind::InVm => epmd_core::config::DEFAULT_PACKET_TIMEOUT,
-            _ => Duration::from_secs(options.packet_timeout_secs.into()),
-        };
+        let packet_timeout = Duration::from_secs(options.packet_timeout_secs.into());
         let probe = Probe {
             pid: server.pid(),
             addr: server.addr,

@@ -250,8 +250,8 @@ impl Report {
             "Measured on {date}: {machine}; load average {load_start:.2} when the soak \
              started, {load_end:.2} when it ended.\n\n\
              - `epmd-bench soak` started `target/release/epmd-rs` (`-packet_timeout {cli_timeout}`) \
-             and a VM serving EPMD with the epmd_rs application, which keeps OTP's packet timeout \
-             of {vm_timeout} s, on free loopback ports, held {base} registered nodes on each for \
+             and a VM serving EPMD with the epmd_rs application (`packet_timeout` = \
+             {vm_timeout}), on free loopback ports, held {base} registered nodes on each for \
              the whole run, and loaded both at once for {minutes} with the same mix: registration \
              churn (up to {churned} held, now and then a held name registered again, which must be \
              refused), PORT2 lookups that hit (with the right port) and miss, NAMES of the \
