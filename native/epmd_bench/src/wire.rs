@@ -60,14 +60,29 @@ async fn connect(addr: SocketAddr, source: Option<Ipv4Addr>) -> io::Result<TcpSt
 fn bind_address_no_port(socket: &TcpSocket) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let on: libc::c_int = 1;
-    // SAFETY: a valid socket descriptor and a c_int option of the right size.
+    setsockopt(
+        socket.as_raw_fd(),
+        libc::IPPROTO_IP,
+        libc::IP_BIND_ADDRESS_NO_PORT,
+        &on,
+    )
+}
+
+/// `setsockopt(2)` with a value of any plain C type.
+pub fn setsockopt<T>(
+    fd: std::os::fd::RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: &T,
+) -> io::Result<()> {
+    // SAFETY: `value` is a live `T`, and its size is passed with it.
     let rc = unsafe {
         libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::IPPROTO_IP,
-            libc::IP_BIND_ADDRESS_NO_PORT,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            fd,
+            level,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if rc == 0 {
