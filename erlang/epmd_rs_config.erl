@@ -83,22 +83,46 @@ server_options(App, Os, #{packet_timeout := PacketTimeout}) ->
                     true -> "127.0.0.1";
                     false -> maps:get(address, App, maps:get("ERL_EPMD_ADDRESS", Os, ""))
                 end,
-    #{addresses => unicode:characters_to_binary(Addresses),
+    #{addresses => text(address, Addresses),
       relaxed => maps:is_key("ERL_EPMD_RELAXED_COMMAND_CHECK", Os)
           orelse maps:get(relaxed_command_check, App, false) =:= true,
       packet_timeout => case maps:get(packet_timeout, App, default) of
                             default -> PacketTimeout;
-                            Seconds when is_integer(Seconds), Seconds > 0 -> Seconds * 1000
+                            Seconds when is_integer(Seconds), Seconds > 0 -> Seconds * 1000;
+                            Other -> invalid(packet_timeout, Other)
                         end,
       remote_names => not maps:get(local_names_only, App, false),
-      max_connections => cap(maps:get(max_connections, App, infinity)),
-      max_connections_per_peer => cap(maps:get(max_connections_per_peer, App, infinity)),
+      max_connections => cap(max_connections, App),
+      max_connections_per_peer => cap(max_connections_per_peer, App),
       syslog => maps:get(syslog, App, false) =:= true,
-      syslog_facility => atom_to_binary(maps:get(syslog_facility, App, user)),
-      syslog_path => unicode:characters_to_binary(maps:get(syslog_path, App, ""))}.
+      syslog_facility => case maps:get(syslog_facility, App, user) of
+                             Facility when is_atom(Facility) -> atom_to_binary(Facility);
+                             Other -> invalid(syslog_facility, Other)
+                         end,
+      syslog_path => text(syslog_path, maps:get(syslog_path, App, ""))}.
 
-cap(infinity) -> 0;
-cap(N) when is_integer(N), N > 0 -> N.
+%% A cap on connections: `infinity' (0 to the NIF) or a positive count.
+cap(Key, App) ->
+    case maps:get(Key, App, infinity) of
+        infinity -> 0;
+        N when is_integer(N), N > 0 -> N;
+        Other -> invalid(Key, Other)
+    end.
+
+%% Characters, as a binary for the NIF.
+text(Key, Value) ->
+    try unicode:characters_to_binary(Value) of
+        Text when is_binary(Text) -> Text;
+        _ -> invalid(Key, Value)
+    catch
+        error:badarg -> invalid(Key, Value)
+    end.
+
+%% A setting the server cannot use stops it from starting, and the boot
+%% failure names the setting and its value.
+-spec invalid(atom(), term()) -> no_return().
+invalid(Key, Value) ->
+    erlang:error({invalid_setting, {epmd_rs, Key, Value}}).
 
 %% The core's defaults, asked of the NIF once: they never change in the life
 %% of the VM, and lookups read the distribution versions on every call.
@@ -234,7 +258,8 @@ server_options_test_() ->
                      syslog_facility => <<"user">>, syslog_path => <<>>}, Default),
      ?_assertMatch(#{packet_timeout := 5000},
                    server_options(#{packet_timeout => 5}, #{}, ?DEFAULTS)),
-     ?_assertError({case_clause, 0}, server_options(#{packet_timeout => 0}, #{}, ?DEFAULTS)),
+     ?_assertError({invalid_setting, {epmd_rs, packet_timeout, 0}},
+                   server_options(#{packet_timeout => 0}, #{}, ?DEFAULTS)),
      ?_assertMatch(#{syslog := true, syslog_facility := <<"local3">>,
                      syslog_path := <<"/run/log.sock">>},
                    server_options(#{syslog => true, syslog_facility => local3,
@@ -255,7 +280,14 @@ server_options_test_() ->
                      max_connections_per_peer := 64},
                    server_options(#{local_names_only => true, max_connections => 4096,
                                     max_connections_per_peer => 64}, #{}, ?DEFAULTS)),
-     ?_assertError(function_clause, server_options(#{max_connections => 0}, #{}, ?DEFAULTS))].
+     ?_assertError({invalid_setting, {epmd_rs, max_connections, 0}},
+                   server_options(#{max_connections => 0}, #{}, ?DEFAULTS)),
+     ?_assertError({invalid_setting, {epmd_rs, max_connections_per_peer, "64"}},
+                   server_options(#{max_connections_per_peer => "64"}, #{}, ?DEFAULTS)),
+     ?_assertError({invalid_setting, {epmd_rs, syslog_facility, "local3"}},
+                   server_options(#{syslog_facility => "local3"}, #{}, ?DEFAULTS)),
+     ?_assertError({invalid_setting, {epmd_rs, syslog_path, 17}},
+                   server_options(#{syslog_path => 17}, #{}, ?DEFAULTS))].
 
 flag(Port) -> {ok, [[Port]]}.
 
