@@ -77,24 +77,20 @@ struct Metric {
     more_is_better: bool,
 }
 
-const RATE: Metric = Metric {
-    get: |s| s.rate,
-    more_is_better: true,
-};
-const P50: Metric = Metric {
-    get: |s| s.p50_us,
-    more_is_better: false,
-};
-const P99: Metric = Metric {
-    get: |s| s.p99_us,
-    more_is_better: false,
-};
-const CPU: Metric = Metric {
-    get: |s| s.server_cpu_us,
-    more_is_better: false,
-};
+const RATE: Metric = Metric::ahead_when(true, |s| s.rate);
+const P50: Metric = Metric::ahead_when(false, |s| s.p50_us);
+const P99: Metric = Metric::ahead_when(false, |s| s.p99_us);
+const CPU: Metric = Metric::ahead_when(false, |s| s.server_cpu_us);
 
 impl Metric {
+    /// `more_is_better`: a rate is ahead when higher, a time or a cost when lower.
+    const fn ahead_when(more_is_better: bool, get: fn(&Summary) -> f64) -> Metric {
+        Metric {
+            get,
+            more_is_better,
+        }
+    }
+
     /// Ours against OTP's, normalised; `None` unless both answered requests,
     /// since a server that answered none shows no cost at all.
     fn vs_otp(self, by: &PerServer<Summary>, kind: Kind) -> Option<f64> {

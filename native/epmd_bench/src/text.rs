@@ -45,6 +45,14 @@ pub fn nodes_and_clients(nodes: usize, clients: usize) -> String {
     )
 }
 
+/// `600` as `10 minutes`, `90` as `90 s`.
+pub fn duration_words(secs: u64) -> String {
+    match secs {
+        s if s >= 120 && s % 60 == 0 => format!("{} minutes", s / 60),
+        s => format!("{s} s"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +72,12 @@ mod tests {
         assert_eq!(times(1.234), "1.23×");
         assert_eq!(nodes_and_clients(1000, 1), "1,000 nodes, 1 client");
         assert_eq!(nodes_and_clients(1, 16), "1 node, 16 clients");
+    }
+
+    #[test]
+    fn durations_in_words() {
+        assert_eq!(duration_words(600), "10 minutes");
+        assert_eq!(duration_words(90), "90 s");
+        assert_eq!(duration_words(2), "2 s");
     }
 }
