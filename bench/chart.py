@@ -6,16 +6,10 @@ against registered nodes, one line per server.
 Usage: python chart.py RESULTS.json OUT.png
 """
 
-import json
-import sys
+from matplotlib.ticker import FuncFormatter
 
-import matplotlib
+from figures import colour, plt, run
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 (the backend comes first)
-from matplotlib.ticker import FuncFormatter  # noqa: E402
-
-COLOURS = ["#6b6b6b", "#d9480f", "#1c7ed6"]
 MARKERS = ["s", "o", "^"]
 
 
@@ -30,28 +24,27 @@ def series(points, server, fixed, vary, value="rate"):
     return [p[vary] for p in chosen], [p[value][server] for p in chosen]
 
 
-def main(results_path, out_path):
-    with open(results_path) as f:
-        results = json.load(f)
+def draw(results):
     servers = results["servers"]
     points = results["lookups"]
 
     fig, (by_clients, by_nodes, cpu) = plt.subplots(1, 3, figsize=(18, 5.4), dpi=100)
 
     for i, name in enumerate(servers):
+        c = colour(name)
         for nodes, style in ((1, "-"), (1000, "--")):
             x, y = series(points, i, {"nodes": nodes}, "clients")
             if x:
-                by_clients.plot(x, y, style, color=COLOURS[i], marker=MARKERS[i],
+                by_clients.plot(x, y, style, color=c, marker=MARKERS[i],
                                 linewidth=2, markersize=7,
                                 label=f"{name}, {nodes:,} node{'s' if nodes > 1 else ''}")
         x, y = series(points, i, {"clients": 4}, "nodes")
         if x:
-            by_nodes.plot(x, y, "-", color=COLOURS[i], marker=MARKERS[i],
+            by_nodes.plot(x, y, "-", color=c, marker=MARKERS[i],
                           linewidth=2, markersize=7, label=name)
         x, y = series(points, i, {"clients": 4}, "nodes", "cpu_us")
         if x:
-            cpu.plot(x, y, "-", color=COLOURS[i], marker=MARKERS[i],
+            cpu.plot(x, y, "-", color=c, marker=MARKERS[i],
                      linewidth=2, markersize=7, label=name)
 
     by_clients.set_title("PORT2 lookups/s against concurrent clients")
@@ -77,12 +70,8 @@ def main(results_path, out_path):
         ax.set_ylim(bottom=0)
         ax.grid(True, alpha=0.3)
 
-    fig.suptitle(f"epmd-bench {results['date']}: {results['machine']}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out_path)
+    return fig, f"epmd-bench {results['date']}: {results['machine']}"
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    run(draw, __doc__)

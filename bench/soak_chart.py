@@ -7,16 +7,7 @@ margins the end must stay within.
 Usage: python soak_chart.py RESULTS.json OUT.png
 """
 
-import json
-import sys
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402 (the backend comes first)
-
-# The colours of bench/chart.py for the same servers.
-COLOURS = {"epmd-rs": "#d9480f", "in-VM": "#1c7ed6"}
+from figures import colour, plt, run
 
 
 def minutes(samples):
@@ -34,9 +25,7 @@ def rates(samples):
     return x, y
 
 
-def main(results_path, out_path):
-    with open(results_path) as f:
-        results = json.load(f)
+def draw(results):
     margins = results["margins"]
     warmup_min = results["warmup_s"] / 60
 
@@ -45,21 +34,21 @@ def main(results_path, out_path):
 
     for server in results["servers"]:
         label = server["label"]
-        colour = COLOURS.get(label, "#6b6b6b")
+        c = colour(label)
         samples = server["samples"]
         t = minutes(samples)
         warm_kib = server["warm"]["rss_kib"]
-        rss.plot(t, [(s["rss_kib"] - warm_kib) / 1024 for s in samples], color=colour,
+        rss.plot(t, [(s["rss_kib"] - warm_kib) / 1024 for s in samples], color=c,
                  label=f"{label} ({warm_kib / 1024:.1f} MiB after warm-up)")
-        rss.axhline((server["rss_limit_kib"] - warm_kib) / 1024, color=colour, linestyle=":",
+        rss.axhline((server["rss_limit_kib"] - warm_kib) / 1024, color=c, linestyle=":",
                     linewidth=1.5)
-        fds.plot(t, [s["fds"] for s in samples], color=colour, label=label)
+        fds.plot(t, [s["fds"] for s in samples], color=c, label=label)
         warm_fds = server["warm"]["fds"]
-        fds.axhspan(warm_fds - margins["fds"], warm_fds + margins["fds"], color=colour, alpha=0.15)
+        fds.axhspan(warm_fds - margins["fds"], warm_fds + margins["fds"], color=c, alpha=0.15)
         listed.plot(t, [s["listed"] if s["listed"] is not None else float("nan") for s in samples],
-                    color=colour, label=label)
+                    color=c, label=label)
         x, y = rates(samples)
-        rate.plot(x, y, color=colour, label=label)
+        rate.plot(x, y, color=c, label=label)
 
     rss.set_title("Resident memory over its level after warm-up (dotted: the limit at the end)")
     rss.set_ylabel("MiB")
@@ -79,13 +68,9 @@ def main(results_path, out_path):
         ax.set_xlabel("minutes (dash-dot line: end of warm-up)")
 
     verdict = "PASS" if results["pass"] else "FAIL"
-    fig.suptitle(f"epmd-bench soak {results['date']}, {results['duration_s'] / 60:g} min, "
-                 f"{verdict}: {results['machine']}", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out_path)
+    return fig, (f"epmd-bench soak {results['date']}, {results['duration_s'] / 60:g} min, "
+                 f"{verdict}: {results['machine']}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2])
+    run(draw, __doc__)
