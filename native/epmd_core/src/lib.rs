@@ -13,6 +13,7 @@
 pub mod client;
 pub mod codec;
 pub mod config;
+mod epoll;
 pub mod events;
 mod limits;
 pub mod listen;
@@ -23,3 +24,4 @@ pub mod server;
 pub mod session;
 pub mod stats;
 pub mod syslog;
+mod waiting;

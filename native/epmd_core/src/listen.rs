@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
+
+use crate::epoll::{EpollSet, Trigger};
 
 /// OTP's `MAX_LISTEN_SOCKETS`.
 pub const MAX_LISTEN_SOCKETS: usize = 16;
@@ -138,29 +138,51 @@ fn is_unsupported_family(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(97 | 93 | 99))
 }
 
-/// A listening socket registered with the runtime. Connections are accepted
-/// on the raw socket, so that a request that has already arrived is answered
-/// before the connection ever reaches the reactor.
-pub struct Listener(AsyncFd<std::net::TcpListener>);
+/// A listening socket, level-triggered in an epoll set of its own that the
+/// runtime watches. The set also watches the connections accepted here whose
+/// request has not arrived yet, so that one wait of the accept loop covers
+/// both, as OTP's single `select` does.
+pub struct Listener {
+    socket: std::net::TcpListener,
+    set: EpollSet,
+}
+
+/// The listening socket's token in its set; watched connections get others.
+pub(crate) const LISTENING: u64 = 0;
 
 impl Listener {
-    /// Registers `listener` with the current tokio runtime; call it within one.
+    /// Puts `listener` in a new set registered with the current tokio
+    /// runtime; call it within one.
     pub fn new(listener: std::net::TcpListener) -> io::Result<Self> {
         listener.set_nonblocking(true)?;
-        // SAFETY: the listener owns its descriptor, and the AsyncFd owns the
-        // listener for as long as it is registered.
-        unsafe { AsyncFd::register_with_interest(listener, Interest::READABLE) }
-            .map(Listener)
-            .map_err(io::Error::from)
+        let set = EpollSet::new()?;
+        set.set(listener.as_raw_fd(), LISTENING, Trigger::Level)?;
+        Ok(Listener {
+            socket: listener,
+            set,
+        })
     }
 
-    pub(crate) async fn accept(&self) -> io::Result<(std::net::TcpStream, SocketAddr)> {
-        loop {
-            let mut ready = self.0.readable().await?;
-            if let Ok(accepted) = ready.try_io(|l| accept_nonblocking(l.get_ref())) {
-                return accepted;
-            }
-        }
+    /// Accepts a queued connection without waiting, if there is one.
+    pub(crate) fn accept(&self) -> io::Result<(std::net::TcpStream, SocketAddr)> {
+        accept_nonblocking(&self.socket)
+    }
+
+    /// Stops reporting queued connections, or starts again.
+    pub(crate) fn listen(&self, on: bool) -> io::Result<()> {
+        let trigger = if on { Trigger::Level } else { Trigger::Off };
+        self.set.set(self.socket.as_raw_fd(), LISTENING, trigger)
+    }
+
+    /// Reports, once, when `stream` has something to read, under `token`.
+    pub(crate) fn watch(&self, stream: &impl AsRawFd, token: u64) -> io::Result<()> {
+        self.set.set(stream.as_raw_fd(), token, Trigger::Once)
+    }
+
+    /// Waits until a connection is queued ([`LISTENING`]) or watched ones
+    /// have something to read, and appends their tokens to `out`.
+    pub(crate) async fn ready(&self, out: &mut Vec<u64>) -> io::Result<()> {
+        self.set.ready(out, |token| token == LISTENING).await
     }
 }
 

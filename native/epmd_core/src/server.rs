@@ -18,16 +18,18 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
 
 use crate::codec::Request;
 use crate::config::Config;
 use crate::events::Event;
 use crate::limits::{Admitted, Limits};
-use crate::listen::Listener;
+use crate::listen::{Listener, LISTENING};
 use crate::registry::{Owner, Registry};
 use crate::report;
 use crate::session::{Action, Close, Outcome, Session};
 use crate::stats::Stats;
+use crate::waiting::Waiting;
 
 /// State shared by the server's tasks and by in-process callers (the NIF).
 #[derive(Debug)]
@@ -154,25 +156,84 @@ struct Ctx {
     _done: mpsc::Sender<()>,
 }
 
+/// Serves one listening socket: accepts its connections and answers those
+/// whose request is there, and keeps the ones still waiting for it until it
+/// comes or their deadline passes.
 async fn accept_loop(listener: Listener, ctx: Ctx) {
+    let mut waiting = Waiting::new(LISTENING + 1);
+    let mut tokens = Vec::new();
     let mut backoff = Duration::from_millis(10);
+    let mut retry_at = None;
+    // One timer for every waiting connection, set to the earliest deadline.
+    // A connection waits from its accept for the same timeout as the others
+    // before it, so a later one never needs the timer sooner; it fires, finds
+    // what is due (often nothing: most requests come within microseconds) and
+    // is set again for what is left.
+    let timer = tokio::time::sleep_until(Instant::now());
+    tokio::pin!(timer);
+    let mut timer_set = false;
     loop {
-        match listener.accept().await {
-            Ok((stream, peer)) => {
-                backoff = Duration::from_millis(10);
-                if let Some(delay) = ctx.shared.config.delay_accept {
-                    tokio::time::sleep(delay).await;
-                }
-                start(stream, peer, &ctx);
-            }
-            // Out of descriptors or similar: keep serving the connections we
-            // have and retry, where OTP 25's epmd exits.
-            Err(error) => {
-                ctx.shared.emit(Event::AcceptFailed { error: &error });
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+        if !timer_set {
+            if let Some(deadline) = waiting.next_deadline() {
+                timer.as_mut().reset(deadline);
+                timer_set = true;
             }
         }
+        tokio::select! {
+            ready = listener.ready(&mut tokens) => {
+                if let Err(error) = ready {
+                    ctx.shared.emit(Event::AcceptFailed { error: &error });
+                    tokio::time::sleep(backoff).await;
+                }
+                for token in tokens.drain(..) {
+                    if token != LISTENING {
+                        if let Some((deadline, parked)) = waiting.take(token) {
+                            resume(parked, deadline, &ctx, &listener, &mut waiting);
+                        }
+                        continue;
+                    }
+                    match listener.accept() {
+                        Ok((stream, peer)) => {
+                            backoff = Duration::from_millis(10);
+                            if let Some(delay) = ctx.shared.config.delay_accept {
+                                tokio::time::sleep(delay).await;
+                            }
+                            start(stream, peer, &ctx, &listener, &mut waiting);
+                        }
+                        // Gone before it was accepted.
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        // Out of descriptors or similar: keep serving the
+                        // connections we have and retry, where OTP 25's epmd
+                        // exits.
+                        Err(error) => {
+                            ctx.shared.emit(Event::AcceptFailed { error: &error });
+                            let _ = listener.listen(false);
+                            retry_at = Some(Instant::now() + backoff);
+                            backoff = (backoff * 2).min(Duration::from_secs(1));
+                        }
+                    }
+                }
+            },
+            () = sleep_until(retry_at) => {
+                retry_at = None;
+                let _ = listener.listen(true);
+            },
+            () = &mut timer, if timer_set => {
+                timer_set = false;
+                while let Some(mut parked) = waiting.expired(Instant::now()) {
+                    parked.conn.session.timed_out();
+                    advance(&mut parked.conn, &mut parked.stream, &ctx);
+                }
+            },
+        }
+    }
+}
+
+/// Sleeps until `deadline`, or for ever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -188,11 +249,24 @@ struct Conn {
     _admitted: Option<Admitted>,
 }
 
+/// A connection accepted before its request arrived, waiting for it in its
+/// listener's epoll set.
+struct Parked {
+    stream: std::net::TcpStream,
+    conn: Conn,
+}
+
 /// Takes a new connection as far as it goes without waiting: a lookup whose
-/// request has arrived (the usual case: clients write as soon as they are
-/// connected) is answered and closed right here, with no task and no reactor
-/// registration. Whatever must wait goes on in a task of its own.
-fn start(mut stream: std::net::TcpStream, peer: SocketAddr, ctx: &Ctx) {
+/// request has arrived (the usual case with one client: it writes while the
+/// server wakes) is answered and closed right here, with no task and no
+/// reactor registration. Whatever must wait is parked or goes on in a task.
+fn start(
+    stream: std::net::TcpStream,
+    peer: SocketAddr,
+    ctx: &Ctx,
+    listener: &Listener,
+    waiting: &mut Waiting<Parked>,
+) {
     let shared = &*ctx.shared;
     // getpeername(), as OTP asks: it fails once the client has reset, and OTP
     // then counts the connection as non-local (§7). The local address is
@@ -211,23 +285,48 @@ fn start(mut stream: std::net::TcpStream, peer: SocketAddr, ctx: &Ctx) {
         fd: stream.as_raw_fd(),
         peer,
     };
-    let mut conn = Conn {
+    let conn = Conn {
         session: Session::new(shared.config.policy(), local, owner),
         peer,
         evicted: None,
         written: 0,
         _admitted: admitted,
     };
-    if !advance(&mut conn, &mut stream, ctx) {
+    // The whole request must arrive within the packet timeout of the accept,
+    // as from OTP 27 (§6). OTP checks in whole seconds, so it closes between
+    // T and T+1 seconds; T+1 keeps every client that OTP would serve.
+    let deadline = Instant::now() + shared.config.packet_timeout + Duration::from_secs(1);
+    resume(Parked { stream, conn }, deadline, ctx, listener, waiting);
+}
+
+/// Takes a connection as far as it goes without waiting, then hands it on:
+/// one still reading its request waits in the listener's set; the rest (an
+/// ALIVE2 to serve and hold, a reply to finish writing) go on in a task.
+fn resume(
+    mut parked: Parked,
+    deadline: Instant,
+    ctx: &Ctx,
+    listener: &Listener,
+    waiting: &mut Waiting<Parked>,
+) {
+    if !advance(&mut parked.conn, &mut parked.stream, ctx) {
         return;
+    }
+    if matches!(parked.conn.session.next_action(), Action::Read(_)) {
+        match waiting.park(parked, deadline, |p, token| {
+            listener.watch(&p.stream, token)
+        }) {
+            Ok(_) => return,
+            Err(refused) => parked = refused,
+        }
     }
     // Nothing is registered yet (ALIVE2 is served by the task), so a
     // connection the reactor cannot take is closed with nothing lost.
-    match TcpStream::from_std(stream) {
+    match TcpStream::from_std(parked.stream) {
         Ok(stream) => {
-            tokio::spawn(serve(stream, conn, ctx.clone()));
+            tokio::spawn(serve(stream, parked.conn, deadline, ctx.clone()));
         }
-        Err(error) => shared.emit(Event::AcceptFailed { error: &error }),
+        Err(error) => ctx.shared.emit(Event::AcceptFailed { error: &error }),
     }
 }
 
@@ -278,16 +377,15 @@ fn advance(conn: &mut Conn, stream: &mut std::net::TcpStream, ctx: &Ctx) -> bool
 // locals, and its future keeps room for both copies (rust-lang/rust#62958),
 // about 280 bytes for as long as a registration is held.
 #[allow(clippy::manual_async_fn)]
-fn serve(mut stream: TcpStream, mut conn: Conn, ctx: Ctx) -> impl Future<Output = ()> {
+fn serve(
+    mut stream: TcpStream,
+    mut conn: Conn,
+    deadline: Instant,
+    ctx: Ctx,
+) -> impl Future<Output = ()> {
     async move {
         let shared = &*ctx.shared;
         let mut closing = ctx.closing.clone();
-        // The whole request must arrive within the packet timeout of the
-        // accept, as from OTP 27 (§6). OTP checks in whole seconds, so it
-        // closes between T and T+1 seconds; T+1 keeps every client that OTP
-        // would serve. The task starts right after the accept.
-        let deadline =
-            tokio::time::Instant::now() + shared.config.packet_timeout + Duration::from_secs(1);
         loop {
             match conn.session.next_action() {
                 Action::Read(buf) => {

@@ -244,6 +244,59 @@ async fn idle_and_partial_connections_time_out_but_registrations_do_not() {
     assert_eq!(server.names().await, b"name foo at port 1234\n");
 }
 
+fn accepted(server: &TestServer) -> u64 {
+    let stats = server.shared.stats.snapshot();
+    stats
+        .iter()
+        .find(|(name, _)| *name == "connections")
+        .unwrap()
+        .1
+}
+
+/// Connections accepted before their request comes wait for it in the
+/// listener's epoll set: late lookups and a late ALIVE2 (handed on to hold its
+/// registration) are served, while silent neighbours are closed at their
+/// deadline, none sooner.
+#[tokio::test]
+async fn requests_that_arrive_after_the_accept_are_served() {
+    let timeout = Duration::from_secs(1);
+    let server = TestServer::with(|c| c.packet_timeout = timeout).await;
+    let _foo = server.register_ok("foo", 1234).await;
+    let start = Instant::now();
+    let mut late = Vec::new();
+    let mut silent = Vec::new();
+    for _ in 0..20 {
+        late.push(server.connect().await);
+        silent.push(server.connect().await);
+    }
+    let mut alive = server.connect().await;
+    eventually("every connection accepted", || async {
+        accepted(&server) == 1 + 41
+    })
+    .await;
+    for s in &mut late {
+        s.write_all(PORT2_FOO).await.unwrap();
+    }
+    for s in &mut late {
+        assert_eq!(read_to_eof(s).await[..4], *b"w\x00\x04\xd2");
+    }
+    alive.write_all(&alive2("bar", 4321, 6)).await.unwrap();
+    assert_eq!(read_one(&mut alive).await[..2], *b"v\x00");
+    assert_eq!(
+        server.names().await,
+        b"name bar at port 4321\nname foo at port 1234\n"
+    );
+    for s in &mut silent {
+        assert_dropped(s).await;
+    }
+    assert!(start.elapsed() >= timeout, "closed too early");
+    drop(alive);
+    eventually("bar unregistered", || async {
+        server.names().await == b"name foo at port 1234\n"
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn packet_timeout_bounds_the_whole_request() {
     // Since the CVE-2026-42792 mitigation (OTP 27 on): the request as a whole
