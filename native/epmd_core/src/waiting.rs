@@ -9,10 +9,15 @@ use tokio::time::Instant;
 
 pub(crate) struct Waiting<T> {
     parked: HashMap<u64, (Instant, T)>,
-    /// Earliest first; entries whose item has gone are skipped.
+    /// Earliest first. An item taken out leaves its entry behind, to be
+    /// skipped; under load most items go within microseconds, so those
+    /// entries are swept out once they outnumber the items held.
     deadlines: BinaryHeap<Reverse<(Instant, u64)>>,
     next_token: u64,
 }
+
+/// Room kept whatever the load: below it nothing is swept or shrunk.
+const KEEP: usize = 64;
 
 impl<T> Waiting<T> {
     /// Tokens from `first` up; those below are the owner's.
@@ -39,12 +44,34 @@ impl<T> Waiting<T> {
         self.next_token += 1;
         self.parked.insert(token, (deadline, item));
         self.deadlines.push(Reverse((deadline, token)));
+        self.tidy();
         Ok(token)
     }
 
     /// Takes out the item under `token`, with its deadline.
     pub(crate) fn take(&mut self, token: u64) -> Option<(Instant, T)> {
-        self.parked.remove(&token)
+        let item = self.parked.remove(&token);
+        self.tidy();
+        item
+    }
+
+    /// Keeps memory in step with what is held: sweeps out the deadlines of
+    /// items gone once they are the majority, and gives back the room of a
+    /// crowd that has left (a burst of silent connections, say). Each sweep
+    /// or shrink at least halves what it works on, so both cost O(1) per
+    /// item over time.
+    fn tidy(&mut self) {
+        if self.deadlines.len() > 2 * self.parked.len() + KEEP {
+            let parked = &self.parked;
+            self.deadlines
+                .retain(|Reverse((_, token))| parked.contains_key(token));
+            if self.deadlines.capacity() > 4 * self.deadlines.len() + KEEP {
+                self.deadlines.shrink_to(2 * self.deadlines.len() + KEEP);
+            }
+        }
+        if self.parked.capacity() > 4 * self.parked.len() + KEEP {
+            self.parked.shrink_to(2 * self.parked.len());
+        }
     }
 
     /// The earliest deadline of an item held.
@@ -65,7 +92,7 @@ impl<T> Waiting<T> {
                 return None;
             }
             self.deadlines.pop();
-            if let Some((_, item)) = self.parked.remove(&token) {
+            if let Some((_, item)) = self.take(token) {
                 return Some(item);
             }
         }
@@ -118,6 +145,35 @@ mod tests {
         let a = park(&mut w, (), now);
         w.take(a);
         assert_ne!(park(&mut w, (), now), a);
+    }
+
+    #[test]
+    fn bookkeeping_follows_what_is_held_not_what_went_through() {
+        let now = Instant::now();
+        let mut w = Waiting::new(0);
+        // A crowd that stays, then goes.
+        let crowd: Vec<u64> = (0..10_000).map(|i| park(&mut w, i, now)).collect();
+        for token in crowd {
+            w.take(token);
+        }
+        assert!(w.parked.capacity() <= 4 * KEEP, "{}", w.parked.capacity());
+        assert!(
+            w.deadlines.capacity() <= 4 * KEEP,
+            "{}",
+            w.deadlines.capacity()
+        );
+        // Steady load: each item goes right after it came, far from its deadline.
+        for i in 0..10_000 {
+            let token = park(&mut w, i, now + Duration::from_secs(6));
+            w.take(token);
+            assert!(w.deadlines.len() <= 2 * w.parked.len() + KEEP);
+        }
+        assert!(
+            w.deadlines.capacity() <= 4 * KEEP,
+            "{}",
+            w.deadlines.capacity()
+        );
+        assert_eq!(w.next_deadline(), None);
     }
 
     #[test]
