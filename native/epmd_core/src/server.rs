@@ -190,27 +190,8 @@ async fn accept_loop(listener: Listener, ctx: Ctx) {
                         if let Some((deadline, parked)) = waiting.take(token) {
                             resume(parked, deadline, &ctx, &listener, &mut waiting);
                         }
-                        continue;
-                    }
-                    match listener.accept() {
-                        Ok((stream, peer)) => {
-                            backoff = Duration::from_millis(10);
-                            if let Some(delay) = ctx.shared.config.delay_accept {
-                                tokio::time::sleep(delay).await;
-                            }
-                            start(stream, peer, &ctx, &listener, &mut waiting);
-                        }
-                        // Gone before it was accepted.
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        // Out of descriptors or similar: keep serving the
-                        // connections we have and retry, where OTP 25's epmd
-                        // exits.
-                        Err(error) => {
-                            ctx.shared.emit(Event::AcceptFailed { error: &error });
-                            let _ = listener.listen(false);
-                            retry_at = Some(Instant::now() + backoff);
-                            backoff = (backoff * 2).min(Duration::from_secs(1));
-                        }
+                    } else if retry_at.is_none() {
+                        retry_at = accept(&listener, &ctx, &mut waiting, &mut backoff).await;
                     }
                 }
             },
@@ -225,6 +206,37 @@ async fn accept_loop(listener: Listener, ctx: Ctx) {
                     advance(&mut parked.conn, &mut parked.stream, &ctx);
                 }
             },
+        }
+    }
+}
+
+/// Accepts one queued connection and starts it. When accept fails (out of
+/// descriptors or similar), the listener is switched off and the time to
+/// switch it on again returned: the connections we have keep being served,
+/// where OTP 25's epmd exits.
+async fn accept(
+    listener: &Listener,
+    ctx: &Ctx,
+    waiting: &mut Waiting<Parked>,
+    backoff: &mut Duration,
+) -> Option<Instant> {
+    match listener.accept() {
+        Ok((stream, peer)) => {
+            *backoff = Duration::from_millis(10);
+            if let Some(delay) = ctx.shared.config.delay_accept {
+                tokio::time::sleep(delay).await;
+            }
+            start(stream, peer, ctx, listener, waiting);
+            None
+        }
+        // Gone before it was accepted.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
+        Err(error) => {
+            ctx.shared.emit(Event::AcceptFailed { error: &error });
+            let _ = listener.listen(false);
+            let retry = Instant::now() + *backoff;
+            *backoff = (*backoff * 2).min(Duration::from_secs(1));
+            Some(retry)
         }
     }
 }
