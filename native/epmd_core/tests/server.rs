@@ -216,11 +216,21 @@ async fn request_split_into_single_bytes_is_served() {
     assert_eq!(reply[..4], *b"w\x00\x04\xd2");
 }
 
+/// The packet timeout of the tests that wait for it: short, in whole seconds
+/// as OTP counts it.
+const PACKET_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A server with [`PACKET_TIMEOUT`] and `foo` registered at 1234, with the
+/// socket that holds the registration.
+async fn with_foo_and_packet_timeout() -> (TestServer, TcpStream) {
+    let server = TestServer::with(|c| c.packet_timeout = PACKET_TIMEOUT).await;
+    let held = server.register_ok("foo", 1234).await;
+    (server, held)
+}
+
 #[tokio::test]
 async fn idle_and_partial_connections_time_out_but_registrations_do_not() {
-    let timeout = Duration::from_secs(1);
-    let server = TestServer::with(|c| c.packet_timeout = timeout).await;
-    let _foo = server.register_ok("foo", 1234).await;
+    let (server, _foo) = with_foo_and_packet_timeout().await;
     let start = Instant::now();
     let mut idle = server.connect().await;
     let mut partial = server.connect().await;
@@ -237,7 +247,7 @@ async fn idle_and_partial_connections_time_out_but_registrations_do_not() {
     );
     // OTP closes after packet_timeout..packet_timeout+1 s of silence.
     assert!(
-        a >= timeout && b >= timeout,
+        a >= PACKET_TIMEOUT && b >= PACKET_TIMEOUT,
         "closed too early: {a:?} {b:?}"
     );
     // The registration is older than both and has been silent longer.
@@ -259,9 +269,7 @@ fn accepted(server: &TestServer) -> u64 {
 /// deadline, none sooner.
 #[tokio::test]
 async fn requests_that_arrive_after_the_accept_are_served() {
-    let timeout = Duration::from_secs(1);
-    let server = TestServer::with(|c| c.packet_timeout = timeout).await;
-    let _foo = server.register_ok("foo", 1234).await;
+    let (server, _foo) = with_foo_and_packet_timeout().await;
     let start = Instant::now();
     let mut late = Vec::new();
     let mut silent = Vec::new();
@@ -289,7 +297,7 @@ async fn requests_that_arrive_after_the_accept_are_served() {
     for s in &mut silent {
         assert_dropped(s).await;
     }
-    assert!(start.elapsed() >= timeout, "closed too early");
+    assert!(start.elapsed() >= PACKET_TIMEOUT, "closed too early");
     drop(alive);
     eventually("bar unregistered", || async {
         server.names().await == b"name foo at port 1234\n"
@@ -301,8 +309,7 @@ async fn requests_that_arrive_after_the_accept_are_served() {
 async fn packet_timeout_bounds_the_whole_request() {
     // Since the CVE-2026-42792 mitigation (OTP 27 on): the request as a whole
     // must arrive in time, however short each gap (deviation D3 from 25.2.3).
-    let server = TestServer::with(|c| c.packet_timeout = Duration::from_secs(1)).await;
-    let _foo = server.register_ok("foo", 1234).await;
+    let (server, _foo) = with_foo_and_packet_timeout().await;
     let mut s = server.connect().await;
     let started = Instant::now();
     s.write_all(b"\x00\x04z").await.unwrap();
@@ -319,8 +326,7 @@ async fn packet_timeout_bounds_the_whole_request() {
 
 #[tokio::test]
 async fn a_dribbled_request_within_the_timeout_is_served() {
-    let server = TestServer::with(|c| c.packet_timeout = Duration::from_secs(1)).await;
-    let _foo = server.register_ok("foo", 1234).await;
+    let (server, _foo) = with_foo_and_packet_timeout().await;
     let mut s = server.connect().await;
     s.write_all(b"\x00\x04z").await.unwrap();
     for b in b"foo" {
