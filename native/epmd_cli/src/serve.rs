@@ -108,10 +108,7 @@ fn serve(listeners: Vec<std::net::TcpListener>, options: &ServerOptions, log: Ar
         }
     };
     let exit = runtime.block_on(async {
-        let listeners = listeners
-            .into_iter()
-            .map(listen::Listener::new)
-            .collect::<Result<Vec<_>, _>>()?;
+        let listeners = listen::Listeners::new(listeners)?;
         if options.systemd {
             let _ = systemd::notify(&systemd::ready_message());
         }

@@ -16,7 +16,6 @@ use epmd_conformance::{battery, wire};
 use epmd_core::client;
 use epmd_core::codec::Request;
 use epmd_core::config::Config;
-use epmd_core::listen::Listener;
 use epmd_core::listen::{self, ListenAddr};
 use epmd_core::registry::Registry;
 use epmd_core::server::{self, Exit, Shared};
@@ -129,10 +128,7 @@ impl Ours {
         }];
         let bound = listen::bind(&plan, 0).expect("bind 127.0.0.1:0");
         let addr = bound[0].local_addr().expect("bound address");
-        let listeners: Vec<Listener> = bound
-            .into_iter()
-            .map(|l| Listener::new(l).expect("tokio listener"))
-            .collect();
+        let listeners = listen::Listeners::new(bound).expect("listeners");
         let mut config = Config::new(u32::from(addr.port()));
         config.packet_timeout = Duration::from_secs(1);
         configure(&mut config);

@@ -14,6 +14,10 @@ pub const DEFAULT_PORT: u16 = 4369;
 /// OTP's default `-packet_timeout` (§6).
 pub const DEFAULT_PACKET_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long an ALIVE2 waits for its name by default when a connection holds
+/// it: a close is delivered within microseconds to milliseconds.
+pub const DEFAULT_HANDOVER: Duration = Duration::from_millis(100);
+
 /// How the server behaves; defaults are OTP's.
 #[derive(Clone)]
 pub struct Config {
@@ -32,6 +36,13 @@ pub struct Config {
     /// NAMES, DUMP and NOEXIST+STOPPED in several pieces and pauses before
     /// each; this server writes every reply in one piece, so it pauses once.
     pub delay_write: Option<Duration>,
+    /// How long an ALIVE2 for a name that a connection holds waits for that
+    /// connection's close before it is refused. A node that closes its
+    /// registration and registers again at once must get its name back, but
+    /// the kernel can deliver the new request before the old close (each
+    /// CPU has its own queue of loopback packets). OTP's epmd refuses at
+    /// once, and so refuses some of these.
+    pub handover: Duration,
     /// Where the server reports what it does; `None` costs nothing.
     pub events: Option<Arc<dyn EventSink>>,
     /// The hardened profile (all off by default, as in OTP): answer NAMES
@@ -51,6 +62,7 @@ impl Config {
             packet_timeout: DEFAULT_PACKET_TIMEOUT,
             delay_accept: None,
             delay_write: None,
+            handover: DEFAULT_HANDOVER,
             events: None,
             remote_names: true,
             max_connections: None,
@@ -76,6 +88,7 @@ impl fmt::Debug for Config {
             .field("packet_timeout", &self.packet_timeout)
             .field("delay_accept", &self.delay_accept)
             .field("delay_write", &self.delay_write)
+            .field("handover", &self.handover)
             .field("events", &self.events.is_some())
             .field("remote_names", &self.remote_names)
             .field("max_connections", &self.max_connections)

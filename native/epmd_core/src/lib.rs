@@ -10,6 +10,7 @@
 //! as OTP's epmd does, and [`syslog`] sends to the host's log; [`client`]
 //! talks to any EPMD, ours or OTP's.
 
+mod accept;
 pub mod client;
 pub mod codec;
 pub mod config;

@@ -5,6 +5,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd};
+use std::time::Duration;
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -138,40 +139,53 @@ fn is_unsupported_family(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(97 | 93 | 99))
 }
 
-/// A listening socket, level-triggered in an epoll set of its own that the
-/// runtime watches. The set also watches the connections accepted here whose
-/// request has not arrived yet, so that one wait of the accept loop covers
-/// both, as OTP's single `select` does.
-pub struct Listener {
-    socket: std::net::TcpListener,
+/// The listening sockets, level-triggered in an epoll set of their own that
+/// the accept thread waits on. The set also watches the connections accepted
+/// here whose request has not arrived yet, so that one wait covers them all,
+/// as OTP's single `select` does.
+pub struct Listeners {
+    sockets: Vec<std::net::TcpListener>,
     set: EpollSet,
 }
 
-/// The listening socket's token in its set; watched connections get others.
-pub(crate) const LISTENING: u64 = 0;
+/// Tokens from here up are free for the owner; those below are the
+/// listening sockets' (the socket's index in the list).
+pub(crate) const FIRST_FREE: u64 = MAX_LISTEN_SOCKETS as u64;
 
-impl Listener {
-    /// Puts `listener` in a new set registered with the current tokio
-    /// runtime; call it within one.
-    pub fn new(listener: std::net::TcpListener) -> io::Result<Self> {
-        listener.set_nonblocking(true)?;
-        let set = EpollSet::new()?;
-        set.set(listener.as_raw_fd(), LISTENING, Trigger::Level)?;
-        Ok(Listener {
-            socket: listener,
-            set,
-        })
+impl Listeners {
+    /// Puts `sockets` (at most [`MAX_LISTEN_SOCKETS`]) in a new set.
+    pub fn new(sockets: Vec<std::net::TcpListener>) -> io::Result<Self> {
+        if sockets.len() > MAX_LISTEN_SOCKETS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("more than {MAX_LISTEN_SOCKETS} listening sockets"),
+            ));
+        }
+        let listeners = Listeners {
+            sockets,
+            set: EpollSet::new()?,
+        };
+        for socket in &listeners.sockets {
+            socket.set_nonblocking(true)?;
+        }
+        listeners.listen(true)?;
+        Ok(listeners)
     }
 
-    /// Accepts a queued connection without waiting, if there is one.
-    pub(crate) fn accept(&self) -> io::Result<(std::net::TcpStream, SocketAddr)> {
-        accept_nonblocking(&self.socket)
+    /// The listening socket a token stands for, if it stands for one.
+    pub(crate) fn listening(&self, token: u64) -> Option<&std::net::TcpListener> {
+        usize::try_from(token)
+            .ok()
+            .and_then(|i| self.sockets.get(i))
     }
 
     /// Stops reporting queued connections, or starts again.
     pub(crate) fn listen(&self, on: bool) -> io::Result<()> {
         let trigger = if on { Trigger::Level } else { Trigger::Off };
-        self.set.set(self.socket.as_raw_fd(), LISTENING, trigger)
+        for (token, socket) in (0..).zip(&self.sockets) {
+            self.set.set(socket.as_raw_fd(), token, trigger)?;
+        }
+        Ok(())
     }
 
     /// Reports, once, when `stream` has something to read, under `token`.
@@ -179,17 +193,17 @@ impl Listener {
         self.set.set(stream.as_raw_fd(), token, Trigger::Once)
     }
 
-    /// Waits until a connection is queued ([`LISTENING`]) or watched ones
-    /// have something to read, and appends their tokens to `out`.
-    pub(crate) async fn ready(&self, out: &mut Vec<u64>) -> io::Result<()> {
-        self.set.ready(out, |token| token == LISTENING).await
+    /// Waits until a connection is queued or watched ones have something to
+    /// read, or until `timeout` passes, and appends their tokens to `out`.
+    pub(crate) fn wait(&self, out: &mut Vec<u64>, timeout: Option<Duration>) -> io::Result<()> {
+        self.set.wait(out, timeout)
     }
 }
 
 /// `accept4` with `SOCK_NONBLOCK`, which std's `accept` does not set: the new
 /// socket can be read and written without waiting from the start, at no extra
 /// system call.
-fn accept_nonblocking(
+pub(crate) fn accept(
     listener: &std::net::TcpListener,
 ) -> io::Result<(std::net::TcpStream, SocketAddr)> {
     let listener = listener.as_raw_fd();

@@ -310,6 +310,11 @@ impl Registry {
         names.iter().filter_map(|n| self.remove(n)).collect()
     }
 
+    /// Who holds the live registration of `name`.
+    pub fn owner(&self, name: &[u8]) -> Option<&Owner> {
+        self.live.get(name).map(|r| &r.owner)
+    }
+
     pub fn lookup(&self, name: &[u8]) -> Option<&NodeInfo> {
         self.live.get(name).map(|r| &r.node)
     }

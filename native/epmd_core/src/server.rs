@@ -1,6 +1,7 @@
-//! The EPMD TCP server: accept loops, which answer the requests that are there
-//! at accept; a task for each connection that must wait; and the I/O, timers
-//! and event reports around each connection's [`Session`].
+//! The EPMD TCP server: an accept thread, which answers the requests that are
+//! there at accept or soon after; a task for each connection that must wait
+//! for anything else; and the I/O, timers and event reports around each
+//! connection's [`Session`].
 //!
 //! A connection carries one request and is closed after the reply, except an
 //! ALIVE2, whose connection holds the registration for as long as it stays open
@@ -9,27 +10,27 @@
 //! waits for their tasks.
 
 use std::future::Future;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::RawFd;
+use std::os::unix::net::UnixStream;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch};
-use tokio::time::Instant;
 
 use crate::codec::Request;
 use crate::config::Config;
 use crate::events::Event;
 use crate::limits::{Admitted, Limits};
-use crate::listen::{Listener, LISTENING};
+use crate::listen::Listeners;
 use crate::registry::{Owner, Registry};
 use crate::report;
 use crate::session::{Action, Close, Outcome, Session};
 use crate::stats::Stats;
-use crate::waiting::Waiting;
 
 /// State shared by the server's tasks and by in-process callers (the NIF).
 #[derive(Debug)]
@@ -61,12 +62,12 @@ impl Shared {
     }
 
     /// Counts a new connection from `peer` against the caps (see [`Limits`]).
-    fn admit(&self, peer: IpAddr) -> Option<Option<Admitted>> {
+    pub(crate) fn admit(&self, peer: IpAddr) -> Option<Option<Admitted>> {
         self.limits.admit(peer)
     }
 
     /// Counts `event` and hands it to the configured sink.
-    fn emit(&self, event: Event<'_>) {
+    pub(crate) fn emit(&self, event: Event<'_>) {
         self.stats.record(&event);
         if let Some(sink) = &self.config.events {
             sink.event(&event);
@@ -101,31 +102,47 @@ pub fn is_local_peer(peer: SocketAddr, local: SocketAddr) -> bool {
 }
 
 /// Serves EPMD on `listeners` until `shutdown` completes or a KILL is accepted.
+/// The listening sockets are served by a thread of their own (see
+/// [`accept_loop`]), the connections that must wait by tasks on the current
+/// runtime. A panic of the accept thread ends the server and is raised here.
 pub async fn run(
-    listeners: Vec<Listener>,
+    listeners: Listeners,
     shared: Arc<Shared>,
     shutdown: impl Future<Output = ()>,
 ) -> Exit {
     let (closing_tx, closing_rx) = watch::channel(false);
     let (kill_tx, mut kill_rx) = mpsc::channel::<()>(1);
-    // Every connection task holds a clone; recv() yields None once all are gone.
+    // Every connection task and the accept thread hold a clone; recv() yields
+    // None once all are gone.
     let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+    let (evictions, evicted) = Evictions::new().expect("cannot make the eviction socket");
     let ctx = Ctx {
         shared: shared.clone(),
         closing: closing_rx,
         kill: kill_tx,
+        evictions: Arc::new(evictions),
         _done: done_tx,
     };
-    let accepts: Vec<_> = listeners
-        .into_iter()
-        .map(|l| tokio::spawn(accept_loop(l, ctx.clone())))
-        .collect();
-    drop(ctx);
+    // Dropping `stop` closes its other end, which the accept thread watches.
+    let (stop, stopped) = UnixStream::pair().expect("cannot make the accept thread's stop socket");
+    let (ended_tx, mut ended) = oneshot::channel();
+    let runtime = Handle::current();
+    std::thread::Builder::new()
+        .name("epmd_accept".into())
+        .spawn(move || {
+            // Connections that must wait become the runtime's tasks.
+            let _entered = runtime.enter();
+            let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+                crate::accept::run(listeners, stopped, evicted, ctx)
+            }));
+            let _ = ended_tx.send(ran);
+        })
+        .expect("cannot start the accept thread");
 
     let exit = tokio::select! {
         _ = shutdown => Exit::Shutdown,
-        // None (no listeners, so no sender) is not a KILL.
         Some(()) = kill_rx.recv() => Exit::Killed,
+        Ok(Err(panicked)) = &mut ended => panic::resume_unwind(panicked),
     };
     if exit == Exit::Killed {
         // KILL ends every registration, in-process ones included (§3.5).
@@ -136,11 +153,9 @@ pub async fn run(
             }
         }
     }
-    for a in &accepts {
-        a.abort();
-    }
-    for a in accepts {
-        let _ = a.await;
+    drop(stop);
+    if let Ok(Err(panicked)) = ended.await {
+        panic::resume_unwind(panicked);
     }
     let _ = closing_tx.send(true);
     let _ = done_rx.recv().await;
@@ -149,237 +164,58 @@ pub async fn run(
 
 /// What each connection task needs; cloning it counts the task as running.
 #[derive(Clone)]
-struct Ctx {
-    shared: Arc<Shared>,
+pub(crate) struct Ctx {
+    pub(crate) shared: Arc<Shared>,
     closing: watch::Receiver<bool>,
     kill: mpsc::Sender<()>,
+    pub(crate) evictions: Arc<Evictions>,
     _done: mpsc::Sender<()>,
 }
 
-/// Serves one listening socket: accepts its connections and answers those
-/// whose request is there, and keeps the ones still waiting for it until it
-/// comes or their deadline passes.
-async fn accept_loop(listener: Listener, ctx: Ctx) {
-    let mut waiting = Waiting::new(LISTENING + 1);
-    let mut tokens = Vec::new();
-    let mut backoff = Duration::from_millis(10);
-    let mut retry_at = None;
-    // One timer for every waiting connection, set to the earliest deadline.
-    // A connection waits from its accept for the same timeout as the others
-    // before it, so a later one never needs the timer sooner; it fires, finds
-    // what is due (often nothing: most requests come within microseconds) and
-    // is set again for what is left.
-    let timer = tokio::time::sleep_until(Instant::now());
-    tokio::pin!(timer);
-    let mut timer_set = false;
-    loop {
-        if !timer_set {
-            if let Some(deadline) = waiting.next_deadline() {
-                timer.as_mut().reset(deadline);
-                timer_set = true;
-            }
-        }
-        tokio::select! {
-            ready = listener.ready(&mut tokens) => {
-                if let Err(error) = ready {
-                    ctx.shared.emit(Event::AcceptFailed { error: &error });
-                    tokio::time::sleep(backoff).await;
-                }
-                for token in tokens.drain(..) {
-                    if token != LISTENING {
-                        if let Some((deadline, parked)) = waiting.take(token) {
-                            resume(parked, deadline, &ctx, &listener, &mut waiting);
-                        }
-                    } else if retry_at.is_none() {
-                        retry_at = accept(&listener, &ctx, &mut waiting, &mut backoff).await;
-                    }
-                }
-            },
-            () = sleep_until(retry_at) => {
-                retry_at = None;
-                let _ = listener.listen(true);
-            },
-            () = &mut timer, if timer_set => {
-                timer_set = false;
-                while let Some(mut parked) = waiting.expired(Instant::now()) {
-                    parked.conn.session.timed_out();
-                    advance(&mut parked.conn, &mut parked.stream, &ctx);
-                }
-            },
-        }
-    }
+/// The registrations that STOP or KILL ended, by their connection's token,
+/// for the accept thread to close the connections it holds among them; and
+/// a socket to wake it, written when the list stops being empty.
+pub(crate) struct Evictions {
+    tokens: Mutex<Vec<u64>>,
+    wake: UnixStream,
 }
 
-/// Accepts one queued connection and starts it. When accept fails (out of
-/// descriptors or similar), the listener is switched off and the time to
-/// switch it on again returned: the connections we have keep being served,
-/// where OTP 25's epmd exits.
-async fn accept(
-    listener: &Listener,
-    ctx: &Ctx,
-    waiting: &mut Waiting<Parked>,
-    backoff: &mut Duration,
-) -> Option<Instant> {
-    match listener.accept() {
-        Ok((stream, peer)) => {
-            *backoff = Duration::from_millis(10);
-            if let Some(delay) = ctx.shared.config.delay_accept {
-                tokio::time::sleep(delay).await;
-            }
-            start(stream, peer, ctx, listener, waiting);
-            None
-        }
-        // Gone before it was accepted.
-        Err(e) if e.kind() == io::ErrorKind::WouldBlock => None,
-        Err(error) => {
-            ctx.shared.emit(Event::AcceptFailed { error: &error });
-            let _ = listener.listen(false);
-            let retry = Instant::now() + *backoff;
-            *backoff = (*backoff * 2).min(Duration::from_secs(1));
-            Some(retry)
-        }
+impl Evictions {
+    /// The list, and the other end of its wake-up socket.
+    fn new() -> io::Result<(Self, UnixStream)> {
+        let (wake, woken) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        woken.set_nonblocking(true)?;
+        let tokens = Mutex::new(Vec::new());
+        Ok((Evictions { tokens, wake }, woken))
     }
-}
 
-/// Sleeps until `deadline`, or for ever without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+    fn push(&self, token: u64) {
+        let mut tokens = lock(&self.tokens);
+        if tokens.is_empty() {
+            // One byte per batch; the thread drains it before taking the list.
+            let _ = (&self.wake).write(&[0]);
+        }
+        tokens.push(token);
+    }
+
+    pub(crate) fn take(&self) -> Vec<u64> {
+        std::mem::take(&mut *lock(&self.tokens))
     }
 }
 
 /// One connection: its [`Session`] and what the server keeps beside it.
-struct Conn {
-    session: Session,
-    peer: SocketAddr,
+pub(crate) struct Conn {
+    pub(crate) session: Session,
+    pub(crate) peer: SocketAddr,
+    /// Its token in the accept thread's epoll set, whether it waits there or not.
+    pub(crate) token: u64,
     /// Fires when STOP or KILL ends the registration this connection holds.
-    evicted: Option<oneshot::Receiver<()>>,
+    pub(crate) evicted: Option<oneshot::Receiver<()>>,
     /// How much of the pending reply is already written.
-    written: usize,
+    pub(crate) written: usize,
     /// Keeps the connection counted against the caps until it ends.
-    _admitted: Option<Admitted>,
-}
-
-/// A connection accepted before its request arrived, waiting for it in its
-/// listener's epoll set.
-struct Parked {
-    stream: std::net::TcpStream,
-    conn: Conn,
-}
-
-/// Takes a new connection as far as it goes without waiting: a lookup whose
-/// request has arrived (the usual case with one client: it writes while the
-/// server wakes) is answered and closed right here, with no task and no
-/// reactor registration. Whatever must wait is parked or goes on in a task.
-fn start(
-    stream: std::net::TcpStream,
-    peer: SocketAddr,
-    ctx: &Ctx,
-    listener: &Listener,
-    waiting: &mut Waiting<Parked>,
-) {
-    let shared = &*ctx.shared;
-    // getpeername(), as OTP asks: it fails once the client has reset, and OTP
-    // then counts the connection as non-local (§7). The local address is
-    // needed only for a peer off loopback.
-    let local = match stream.peer_addr() {
-        Ok(p) if p.ip().is_loopback() => true,
-        Ok(p) => stream.local_addr().is_ok_and(|l| is_local_peer(p, l)),
-        Err(_) => false,
-    };
-    shared.stats.connection_accepted();
-    let Some(admitted) = ctx.shared.admit(peer.ip()) else {
-        shared.emit(Event::OverLimit { peer });
-        return;
-    };
-    let owner = Owner::Connection {
-        fd: stream.as_raw_fd(),
-        peer,
-    };
-    let conn = Conn {
-        session: Session::new(shared.config.policy(), local, owner),
-        peer,
-        evicted: None,
-        written: 0,
-        _admitted: admitted,
-    };
-    // The whole request must arrive within the packet timeout of the accept,
-    // as from OTP 27 (§6). OTP checks in whole seconds, so it closes between
-    // T and T+1 seconds; T+1 keeps every client that OTP would serve.
-    let deadline = Instant::now() + shared.config.packet_timeout + Duration::from_secs(1);
-    resume(Parked { stream, conn }, deadline, ctx, listener, waiting);
-}
-
-/// Takes a connection as far as it goes without waiting, then hands it on:
-/// one still reading its request waits in the listener's set; the rest (an
-/// ALIVE2 to serve and hold, a reply to finish writing) go on in a task.
-fn resume(
-    mut parked: Parked,
-    deadline: Instant,
-    ctx: &Ctx,
-    listener: &Listener,
-    waiting: &mut Waiting<Parked>,
-) {
-    if !advance(&mut parked.conn, &mut parked.stream, ctx) {
-        return;
-    }
-    if matches!(parked.conn.session.next_action(), Action::Read(_)) {
-        match waiting.park(parked, deadline, |p, token| {
-            listener.watch(&p.stream, token)
-        }) {
-            Ok(_) => return,
-            Err(refused) => parked = refused,
-        }
-    }
-    // Nothing is registered yet (ALIVE2 is served by the task), so a
-    // connection the reactor cannot take is closed with nothing lost.
-    match TcpStream::from_std(parked.stream) {
-        Ok(stream) => {
-            tokio::spawn(serve(stream, parked.conn, deadline, ctx.clone()));
-        }
-        Err(error) => ctx.shared.emit(Event::AcceptFailed { error: &error }),
-    }
-}
-
-/// Carries out the session's actions for as long as none has to wait; false
-/// once the connection is finished. Stops before an ALIVE2 is served: its
-/// registration belongs to the task that will hold it.
-fn advance(conn: &mut Conn, stream: &mut std::net::TcpStream, ctx: &Ctx) -> bool {
-    loop {
-        match conn.session.next_action() {
-            Action::Read(buf) => match stream.read(buf) {
-                Ok(0) => conn.session.peer_closed(),
-                Ok(n) => conn.session.received(n),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => conn.session.peer_closed(),
-            },
-            Action::Dispatch(Request::Alive2(_)) => return true,
-            Action::Send(_) if ctx.shared.config.delay_write.is_some() => return true,
-            Action::Send(bytes) => match stream.write(&bytes[conn.written..]) {
-                Ok(n) => {
-                    conn.written += n;
-                    if conn.written == bytes.len() {
-                        conn.written = 0;
-                        conn.session.sent(true);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    conn.written = 0;
-                    conn.session.sent(false);
-                }
-            },
-            Action::Hold => return true,
-            Action::Dispatch(_) | Action::Unregister | Action::Close(_) => {
-                if !step(conn, ctx) {
-                    return false;
-                }
-            }
-        }
-    }
+    pub(crate) _admitted: Option<Admitted>,
 }
 
 /// Serves the rest of a connection that had to wait: carries out its
@@ -389,10 +225,10 @@ fn advance(conn: &mut Conn, stream: &mut std::net::TcpStream, ctx: &Ctx) -> bool
 // locals, and its future keeps room for both copies (rust-lang/rust#62958),
 // about 280 bytes for as long as a registration is held.
 #[allow(clippy::manual_async_fn)]
-fn serve(
+pub(crate) fn serve(
     mut stream: TcpStream,
     mut conn: Conn,
-    deadline: Instant,
+    deadline: tokio::time::Instant,
     ctx: Ctx,
 ) -> impl Future<Output = ()> {
     async move {
@@ -441,7 +277,7 @@ fn serve(
 /// Carries out an action that needs no I/O, the same way on both paths:
 /// dispatches the request, ends the registration, or closes. False once the
 /// connection is finished.
-fn step(conn: &mut Conn, ctx: &Ctx) -> bool {
+pub(crate) fn step(conn: &mut Conn, ctx: &Ctx) -> bool {
     let shared = &*ctx.shared;
     match conn.session.next_action() {
         Action::Dispatch(request) => {
@@ -449,7 +285,7 @@ fn step(conn: &mut Conn, ctx: &Ctx) -> bool {
                 peer: conn.peer,
                 request,
             });
-            dispatch(conn, shared);
+            dispatch(conn, ctx);
         }
         Action::Unregister => {
             // Dropped outside the lock: the hook may own resources of its own.
@@ -474,16 +310,86 @@ fn step(conn: &mut Conn, ctx: &Ctx) -> bool {
 }
 
 /// Answers [`Action::Dispatch`] and reports what the request did.
-fn dispatch(conn: &mut Conn, shared: &Shared) {
+fn dispatch(conn: &mut Conn, ctx: &Ctx) {
+    let shared = &*ctx.shared;
+    if let Action::Dispatch(Request::Alive2(node)) = conn.session.next_action() {
+        let name = node.name.clone();
+        release_if_left(shared, &name);
+    }
     let evicted = &mut conn.evicted;
+    let token = conn.token;
     let outcome = conn.session.dispatch(&mut shared.registry(), || {
+        // Whoever holds the connection by then hears of it: a task by the
+        // channel, the accept thread by the list.
         let (tx, rx) = oneshot::channel::<()>();
         *evicted = Some(rx);
+        let evictions = ctx.evictions.clone();
         Box::new(move || {
             let _ = tx.send(());
+            evictions.push(token);
         })
     });
     report(shared, conn.peer, outcome);
+}
+
+/// Ends the registration of `name` if its node has closed its connection
+/// already. Its holder ends it when the close is reported, but the ALIVE2 of
+/// a node restarting under the same name can come first in the same report,
+/// and must find the name free (OTP's epmd refuses it now and then, by the
+/// order in which it happens to read).
+fn release_if_left(shared: &Shared, name: &[u8]) {
+    let removed = {
+        let mut registry = shared.registry();
+        match registry.owner(name) {
+            // A holder ends its registration before it closes the socket, so
+            // while the registration is live `fd` is still that socket.
+            Some(Owner::Connection { fd, .. }) if peer_left(*fd) => registry.remove(name),
+            _ => None,
+        }
+    };
+    if let Some(mut r) = removed {
+        shared.emit(Event::Unregistered {
+            name: &r.node.name,
+            port: r.node.port,
+            creation: r.reply_creation(),
+        });
+        // Its task ends as after a STOP, finding nothing left to unregister.
+        if let Some(evict) = r.take_evict() {
+            evict();
+        }
+    }
+}
+
+/// Whether `name` is held by a connection whose node has not, as far as the
+/// kernel has told, left.
+pub(crate) fn held_by_live_connection(shared: &Shared, name: &[u8]) -> bool {
+    matches!(
+        shared.registry().owner(name),
+        Some(Owner::Connection { fd, .. }) if !peer_left(*fd)
+    )
+}
+
+/// True when the peer of socket `fd` has closed or reset it; reads nothing.
+fn peer_left(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: `fd` is an open socket and the buffer holds the one byte asked
+    // for; MSG_PEEK leaves it in the socket.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&raw mut byte).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => true,
+        -1 => !matches!(
+            io::Error::last_os_error().kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+        ),
+        _ => false,
+    }
 }
 
 /// Reports why a connection closes, and stops the server after a KILL.

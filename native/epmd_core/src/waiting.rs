@@ -1,14 +1,15 @@
-//! The connections an accept loop holds while they wait for their request:
-//! each under a token of its own, with the deadline by which the request must
-//! have come. No I/O here; the tokens are what the epoll set reports.
+//! The connections the accept thread holds while they wait in its epoll set:
+//! for their request, by a deadline, or holding a registration, with none.
+//! Each is under a token of its own. No I/O here; the tokens are what the
+//! epoll set reports.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use tokio::time::Instant;
+use std::time::Instant;
 
 pub(crate) struct Waiting<T> {
-    parked: HashMap<u64, (Instant, T)>,
+    parked: HashMap<u64, (Option<Instant>, T)>,
     /// Earliest first. An item taken out leaves its entry behind, to be
     /// skipped; under load most items go within microseconds, so those
     /// entries are swept out once they outnumber the items held.
@@ -29,30 +30,44 @@ impl<T> Waiting<T> {
         }
     }
 
-    /// Holds `item` until `deadline` under a new token, once `watch` has
-    /// had the item watched under it; hands the item back if that failed.
-    pub(crate) fn park<E>(
-        &mut self,
-        item: T,
-        deadline: Instant,
-        watch: impl FnOnce(&T, u64) -> Result<(), E>,
-    ) -> Result<u64, T> {
-        let token = self.next_token;
-        if watch(&item, token).is_err() {
-            return Err(item);
-        }
+    /// A token never handed out before.
+    pub(crate) fn token(&mut self) -> u64 {
         self.next_token += 1;
-        self.parked.insert(token, (deadline, item));
-        self.deadlines.push(Reverse((deadline, token)));
-        self.tidy();
-        Ok(token)
+        self.next_token - 1
     }
 
-    /// Takes out the item under `token`, with its deadline.
-    pub(crate) fn take(&mut self, token: u64) -> Option<(Instant, T)> {
+    /// Holds `item` under `token` until `deadline` (or until taken out,
+    /// without one), once `watch` has had the item watched under it; hands
+    /// the item back if that failed.
+    pub(crate) fn park<E>(
+        &mut self,
+        token: u64,
+        item: T,
+        deadline: Option<Instant>,
+        watch: impl FnOnce(&T) -> Result<(), E>,
+    ) -> Result<(), T> {
+        if watch(&item).is_err() {
+            return Err(item);
+        }
+        self.parked.insert(token, (deadline, item));
+        if let Some(deadline) = deadline {
+            self.deadlines.push(Reverse((deadline, token)));
+        }
+        self.tidy();
+        Ok(())
+    }
+
+    /// Takes out every item held, in no particular order.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = T> + '_ {
+        self.deadlines.clear();
+        self.parked.drain().map(|(_, (_, item))| item)
+    }
+
+    /// Takes out the item under `token`.
+    pub(crate) fn take(&mut self, token: u64) -> Option<T> {
         let item = self.parked.remove(&token);
         self.tidy();
-        item
+        item.map(|(_, item)| item)
     }
 
     /// Keeps memory in step with what is held: sweeps out the deadlines of
@@ -64,7 +79,7 @@ impl<T> Waiting<T> {
         if self.deadlines.len() > 2 * self.parked.len() + KEEP {
             let parked = &self.parked;
             self.deadlines
-                .retain(|Reverse((_, token))| parked.contains_key(token));
+                .retain(|&Reverse((deadline, token))| due(parked, deadline, token));
             if self.deadlines.capacity() > 4 * self.deadlines.len() + KEEP {
                 self.deadlines.shrink_to(2 * self.deadlines.len() + KEEP);
             }
@@ -77,7 +92,7 @@ impl<T> Waiting<T> {
     /// The earliest deadline of an item held.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(&Reverse((deadline, token))) = self.deadlines.peek() {
-            if self.parked.contains_key(&token) {
+            if due(&self.parked, deadline, token) {
                 return Some(deadline);
             }
             self.deadlines.pop();
@@ -92,12 +107,21 @@ impl<T> Waiting<T> {
                 return None;
             }
             self.deadlines.pop();
-            if let Some((_, item)) = self.take(token) {
-                return Some(item);
+            if due(&self.parked, deadline, token) {
+                return self.take(token);
             }
         }
         None
     }
+}
+
+/// Whether a deadline entry still stands: its item is held, and under that
+/// deadline (an item taken out and parked again under the same token may
+/// have another, or none).
+fn due<T>(parked: &HashMap<u64, (Option<Instant>, T)>, deadline: Instant, token: u64) -> bool {
+    parked
+        .get(&token)
+        .is_some_and(|(held, _)| *held == Some(deadline))
 }
 
 #[cfg(test)]
@@ -106,8 +130,10 @@ mod tests {
     use std::time::Duration;
 
     fn park<T>(w: &mut Waiting<T>, item: T, deadline: Instant) -> u64 {
-        w.park(item, deadline, |_, _| Ok::<(), ()>(()))
-            .unwrap_or_else(|_| unreachable!())
+        let token = w.token();
+        w.park(token, item, Some(deadline), |_| Ok::<(), ()>(()))
+            .unwrap_or_else(|_| unreachable!());
+        token
     }
 
     #[test]
@@ -132,7 +158,7 @@ mod tests {
         let mut w = Waiting::new(0);
         let first = park(&mut w, 1, now);
         park(&mut w, 2, now + Duration::from_secs(5));
-        assert_eq!(w.take(first), Some((now, 1)));
+        assert_eq!(w.take(first), Some(1));
         assert_eq!(w.take(first), None);
         assert_eq!(w.next_deadline(), Some(now + Duration::from_secs(5)));
         assert_eq!(w.expired(now + Duration::from_secs(1)), None);
@@ -181,13 +207,50 @@ mod tests {
         let now = Instant::now();
         let mut w = Waiting::new(0);
         let mut seen = None;
-        let back = w.park("item", now, |item, token| {
-            seen = Some((*item, token));
+        let back = w.park(0, "item", Some(now), |item| {
+            seen = Some(*item);
             Err("refused")
         });
         assert_eq!(back, Err("item"));
-        assert_eq!(seen, Some(("item", 0)));
+        assert_eq!(seen, Some("item"));
         assert_eq!(w.next_deadline(), None);
-        assert_eq!(park(&mut w, "next", now), 0);
+        assert_eq!(w.take(0), None);
+    }
+
+    #[test]
+    fn an_item_parked_again_keeps_only_its_new_deadline() {
+        let now = Instant::now();
+        let mut w = Waiting::new(0);
+        let token = park(&mut w, "waiting", now);
+        let item = w.take(token).unwrap();
+        w.park(token, item, None, |_| Ok::<(), ()>(())).unwrap();
+        assert_eq!(w.next_deadline(), None);
+        assert_eq!(w.expired(now + Duration::from_secs(3600)), None);
+        let later = now + Duration::from_secs(5);
+        let item = w.take(token).unwrap();
+        w.park(token, item, Some(later), |_| Ok::<(), ()>(()))
+            .unwrap();
+        assert_eq!(w.next_deadline(), Some(later));
+        assert_eq!(w.expired(now + Duration::from_secs(1)), None);
+        assert_eq!(w.expired(later), Some("waiting"));
+    }
+
+    #[test]
+    fn an_item_without_deadline_never_expires_and_drain_takes_all() {
+        let now = Instant::now();
+        let mut w = Waiting::new(0);
+        let held = w.token();
+        w.park(held, "held", None, |_| Ok::<(), ()>(())).unwrap();
+        park(&mut w, "waiting", now);
+        assert_eq!(w.next_deadline(), Some(now));
+        assert_eq!(w.expired(now + Duration::from_secs(3600)), Some("waiting"));
+        assert_eq!(w.expired(now + Duration::from_secs(3600)), None);
+        assert_eq!(w.next_deadline(), None);
+        park(&mut w, "another", now);
+        let mut all: Vec<_> = w.drain().collect();
+        all.sort();
+        assert_eq!(all, ["another", "held"]);
+        assert_eq!(w.take(held), None);
+        assert_eq!(w.next_deadline(), None);
     }
 }

@@ -100,6 +100,23 @@ async fn duplicate_name_is_refused_and_its_socket_kept_open() {
     assert_eq!(reply[..4], *b"w\x00\x04\xd2", "foo still on port 1234");
 }
 
+/// An ALIVE2 can arrive before the close of the connection that holds its
+/// name (a node restarting at once). The server holds it back for a moment
+/// (here longer than the test's deadline) rather than refuse it, and the name
+/// passes on when the close comes.
+#[tokio::test]
+async fn alive2_waits_briefly_for_a_holder_that_is_leaving() {
+    let server = TestServer::with(|c| c.handover = 2 * DEADLINE).await;
+    let foo = server.register_ok("foo", 1234).await;
+    let mut next = server.connect().await;
+    next.write_all(&alive2("foo", 2345, 6)).await.unwrap();
+    assert_open(&mut next).await;
+    drop(foo);
+    let reply = read_one(&mut next).await;
+    assert_eq!(reply[..2], *b"v\x00", "the name passed on");
+    assert_eq!(server.request(PORT2_FOO).await[..4], *b"w\x00\x09\x29");
+}
+
 #[tokio::test]
 async fn closing_the_registration_socket_unregisters() {
     let server = TestServer::start().await;
@@ -498,9 +515,13 @@ async fn shutdown_returns_and_closes_registrations() {
 async fn run_without_listeners_waits_for_shutdown() {
     let shared = Arc::new(Shared::new(Config::new(PORT), Registry::default()));
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let run = tokio::spawn(server::run(Vec::new(), shared, async {
-        let _ = rx.await;
-    }));
+    let run = tokio::spawn(server::run(
+        listen::Listeners::new(Vec::new()).unwrap(),
+        shared,
+        async {
+            let _ = rx.await;
+        },
+    ));
     // Nothing can send KILL, so only the shutdown future may end it.
     tokio::task::yield_now().await;
     assert!(!run.is_finished());

@@ -162,14 +162,15 @@ fn server_start(
         // first registers its own node, so that no client ever finds the
         // host's listing empty. Stopped before that, it never serves.
         let exit = if serve_rx.await.is_ok() {
-            let listeners: Vec<_> = std_listeners
-                .into_iter()
-                .filter_map(|l| listen::Listener::new(l).ok())
-                .collect();
-            runtime::guarded(server::run(listeners, shared, async {
-                let _ = stop_rx.await;
-            }))
-            .await
+            match listen::Listeners::new(std_listeners) {
+                Ok(listeners) => {
+                    runtime::guarded(server::run(listeners, shared, async {
+                        let _ = stop_rx.await;
+                    }))
+                    .await
+                }
+                Err(_) => None,
+            }
         } else {
             Some(Exit::Shutdown)
         };

@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use epmd_core::config::Config;
-use epmd_core::listen::Listener;
 use epmd_core::listen::{self, ListenAddr};
 use epmd_core::registry::{Registry, RETIRED_CAP};
 use epmd_core::server::{self, Exit, Shared};
@@ -52,10 +51,7 @@ impl TestServer {
         }];
         let bound = listen::bind(&plan, 0).expect("bind 127.0.0.1:0");
         let addr = bound[0].local_addr().unwrap();
-        let listeners: Vec<Listener> = bound
-            .into_iter()
-            .map(|l| Listener::new(l).unwrap())
-            .collect();
+        let listeners = listen::Listeners::new(bound).expect("listeners");
         let registry = Registry::with_clock(RETIRED_CAP, || NOW);
         let shared = Arc::new(Shared::new(config, registry));
         let (tx, rx) = oneshot::channel::<()>();
