@@ -29,8 +29,8 @@ pub struct Config {
     /// How long a connection may stay silent before its request is complete.
     pub packet_timeout: Duration,
     /// OTP's `-delay_accept`: a pause before each accepted connection is
-    /// served. OTP's single loop stalls every connection meanwhile; here only
-    /// the listener that accepted waits.
+    /// served. The accept thread sleeps, as OTP's single loop does; only
+    /// replies already handed to tasks go on meanwhile.
     pub delay_accept: Option<Duration>,
     /// OTP's `-delay_write`: a pause before every reply write (§6). OTP writes
     /// NAMES, DUMP and NOEXIST+STOPPED in several pieces and pauses before

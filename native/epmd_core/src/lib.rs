@@ -4,7 +4,8 @@
 //! Data flows one way: bytes -> [`codec`] -> request -> [`registry`] and the
 //! policy in [`session`] -> reply -> [`codec`] -> bytes. A [`session`] is one
 //! connection's protocol without I/O; [`server`] runs it over TCP on the
-//! sockets [`listen`] binds and accepts on, within the caps of `limits`;
+//! sockets [`listen`] binds, its `accept` thread serving what needs no wait,
+//! within the caps of `limits`;
 //! [`config`] holds its settings and OTP's defaults; [`report`] turns what a
 //! connection did into [`events`], which [`stats`] counts, [`otp_log`] words
 //! as OTP's epmd does, and [`syslog`] sends to the host's log; [`client`]
