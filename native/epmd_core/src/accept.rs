@@ -41,6 +41,7 @@ pub(crate) fn run(listeners: Listeners, stop: UnixStream, evicted: UnixStream, c
         ctx,
         waiting: Waiting::new(EVICTED + 1),
         deferred: Vec::new(),
+        released: false,
         backoff: Duration::from_millis(10),
         retry_at: None,
     };
@@ -64,6 +65,8 @@ struct Acceptor {
     waiting: Waiting<Parked>,
     /// The tokens of ALIVE2s held back for a name whose holder may be leaving.
     deferred: Vec<u64>,
+    /// A registration held here ended since they were last tried.
+    released: bool,
     backoff: Duration,
     /// When to switch the listeners back on after accept failed.
     retry_at: Option<Instant>,
@@ -118,18 +121,22 @@ impl Acceptor {
             self.retry_at = None;
             let _ = self.listeners.listen(true);
         }
-        for token in std::mem::take(&mut self.deferred) {
-            if let Some(parked) = self.waiting.take(token) {
-                self.resume(parked);
+        if std::mem::take(&mut self.released) {
+            for token in std::mem::take(&mut self.deferred) {
+                if let Some(parked) = self.waiting.take(token) {
+                    self.resume(parked);
+                }
             }
         }
         while let Some(mut parked) = self.waiting.expired(now) {
-            match parked.handover {
-                Some(_) => self.resume(parked),
-                None => {
-                    parked.conn.session.timed_out();
-                    advance(&mut parked, &self.ctx);
-                }
+            if matches!(parked.conn.session.next_action(), Action::Dispatch(_)) {
+                // A held-back ALIVE2 whose pause is over: served or refused now.
+                let token = parked.conn.token;
+                self.deferred.retain(|&t| t != token);
+                self.resume(parked);
+            } else {
+                parked.conn.session.timed_out();
+                advance(&mut parked, &self.ctx);
             }
         }
     }
@@ -142,6 +149,7 @@ impl Acceptor {
         for token in self.ctx.evictions.take() {
             if let Some(mut parked) = self.waiting.take(token) {
                 end_hold(&mut parked, &self.ctx);
+                self.released = true;
             }
         }
         let _ = self.listeners.watch(evicted, EVICTED);
@@ -235,6 +243,7 @@ impl Acceptor {
             // byte read, as a task reads it, closes with FIN, not a reset.
             let _ = parked.stream.read(&mut [0; 1]);
             parked.conn.session.hold_ended();
+            self.released = true;
         }
         if !advance(&mut parked, &self.ctx) {
             return;

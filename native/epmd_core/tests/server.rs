@@ -117,6 +117,24 @@ async fn alive2_waits_briefly_for_a_holder_that_is_leaving() {
     assert_eq!(server.request(PORT2_FOO).await[..4], *b"w\x00\x09\x29");
 }
 
+/// A duplicate held back and then refused is done with: the holder leaving
+/// afterwards neither registers it nor closes its connection, which stays
+/// open as OTP keeps it.
+#[tokio::test]
+async fn a_refused_duplicate_is_not_revived_when_the_holder_leaves() {
+    let server = TestServer::start().await;
+    let foo = server.register_ok("foo", 1234).await;
+    let (mut dup, reply) = server.register("foo", 2345, 6).await;
+    assert_eq!(reply, b"v\x01\x00\x00\x00\x63");
+    drop(foo);
+    eventually("foo unregistered", || async {
+        server.names().await.is_empty()
+    })
+    .await;
+    assert_open(&mut dup).await;
+    assert!(server.names().await.is_empty());
+}
+
 #[tokio::test]
 async fn closing_the_registration_socket_unregisters() {
     let server = TestServer::start().await;
