@@ -70,7 +70,7 @@ impl Config {
         }
     }
 
-    /// What each connection's [`Session`] needs to know.
+    /// What each connection's [`Session`](crate::session::Session) needs to know.
     pub fn policy(&self) -> Policy {
         Policy {
             port: self.port,

@@ -1,7 +1,7 @@
-//! The EPMD TCP server: an accept thread, which answers the requests that are
-//! there at accept or soon after; a task for each connection that must wait
-//! for anything else; and the I/O, timers and event reports around each
-//! connection's [`Session`].
+//! The EPMD TCP server: [`run`] with the accept thread it starts (in
+//! `accept.rs`, which answers requests and holds registrations), the task for
+//! each connection whose reply must wait, and what both share: a session's
+//! steps that need no I/O, dispatch with its evict hook, and the events.
 //!
 //! A connection carries one request and is closed after the reply, except an
 //! ALIVE2, whose connection holds the registration for as long as it stays open
@@ -102,9 +102,9 @@ pub fn is_local_peer(peer: SocketAddr, local: SocketAddr) -> bool {
 }
 
 /// Serves EPMD on `listeners` until `shutdown` completes or a KILL is accepted.
-/// The listening sockets are served by a thread of their own (see
-/// [`accept_loop`]), the connections that must wait by tasks on the current
-/// runtime. A panic of the accept thread ends the server and is raised here.
+/// The listening sockets are served by a thread of their own (`accept.rs`),
+/// replies that must wait by tasks on the current runtime. A panic of the
+/// accept thread ends the server and is raised here.
 pub async fn run(
     listeners: Listeners,
     shared: Arc<Shared>,
