@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 use crate::codec::Request;
+use crate::deferral::Deferral;
 use crate::events::Event;
 use crate::listen::{self, Listeners, FIRST_FREE};
 use crate::registry::Owner;
@@ -44,6 +45,8 @@ pub(crate) fn run(listeners: Listeners, stop: UnixStream, evicted: UnixStream, c
         released: false,
         backoff: Duration::from_millis(10),
         retry_at: None,
+        deferral: Deferral::default(),
+        awaited: None,
     };
     let mut tokens = Vec::new();
     loop {
@@ -70,6 +73,10 @@ struct Acceptor {
     backoff: Duration,
     /// When to switch the listeners back on after accept failed.
     retry_at: Option<Instant>,
+    deferral: Deferral,
+    /// The connection accepted last, if its request had not come yet, until
+    /// it reports: the next connection, accepted meanwhile, overlaps it.
+    awaited: Option<u64>,
 }
 
 /// A connection the accept thread carries: waiting in its epoll set for its
@@ -109,6 +116,9 @@ impl Acceptor {
                 self.accept(token);
             }
         } else if let Some(parked) = self.waiting.take(token) {
+            if self.awaited == Some(token) {
+                self.awaited = None;
+            }
             self.resume(parked);
         }
     }
@@ -129,6 +139,9 @@ impl Acceptor {
             }
         }
         while let Some(mut parked) = self.waiting.expired(now) {
+            if self.awaited == Some(parked.conn.token) {
+                self.awaited = None;
+            }
             if matches!(parked.conn.session.next_action(), Action::Dispatch(_)) {
                 // A held-back ALIVE2 whose pause is over: served or refused now.
                 let token = parked.conn.token;
@@ -223,20 +236,29 @@ impl Acceptor {
         // accept, as from OTP 27 (§6). OTP checks in whole seconds, so it
         // closes between T and T+1 seconds; T+1 keeps every client that OTP
         // would serve.
-        let deadline = Instant::now() + shared.config.packet_timeout + Duration::from_secs(1);
-        self.resume(Parked {
+        let now = Instant::now();
+        let deadline = now + shared.config.packet_timeout + Duration::from_secs(1);
+        let token = conn.token;
+        let overlapping = self.awaited.is_some();
+        let late = self.resume(Parked {
             stream,
             conn,
             deadline,
             handover: None,
         });
+        self.awaited = late.then_some(token);
+        if let Some(on) = self.deferral.accepted(overlapping, now) {
+            // Failing leaves accepting as it was, which serves all the same.
+            let _ = self.listeners.defer_accept(on);
+        }
     }
 
     /// Takes a connection as far as it goes without waiting, then parks it:
     /// to wait for the rest of its request, to hold the registration it
     /// made, or to hold back its ALIVE2 for a name that may be freed. What
-    /// must wait for anything else goes on in a task.
-    fn resume(&mut self, mut parked: Parked) {
+    /// must wait for anything else goes on in a task. True when it waits
+    /// for (the rest of) its request.
+    fn resume(&mut self, mut parked: Parked) -> bool {
         if matches!(parked.conn.session.next_action(), Action::Hold) {
             // Reported while holding: its node sent something, closed or
             // failed, any of which ends the registration (§3.1 step 10). A
@@ -246,7 +268,7 @@ impl Acceptor {
             self.released = true;
         }
         if !advance(&mut parked, &self.ctx) {
-            return;
+            return false;
         }
         let deadline = match parked.conn.session.next_action() {
             Action::Read(_) => Some(Some(parked.deadline)),
@@ -262,11 +284,12 @@ impl Acceptor {
             let listeners = &self.listeners;
             // A held-back ALIVE2 waits for a report of its holder's, not its own.
             let watch = !matches!(parked.conn.session.next_action(), Action::Dispatch(_));
+            let reading = matches!(parked.conn.session.next_action(), Action::Read(_));
             match self.waiting.park(token, parked, deadline, |p| match watch {
                 true => listeners.watch(&p.stream, token),
                 false => Ok(()),
             }) {
-                Ok(()) => return,
+                Ok(()) => return reading,
                 Err(refused) => parked = refused,
             }
         }
@@ -286,6 +309,7 @@ impl Acceptor {
                 abandon(conn, &self.ctx);
             }
         }
+        false
     }
 }
 

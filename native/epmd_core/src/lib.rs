@@ -15,6 +15,7 @@ mod accept;
 pub mod client;
 pub mod codec;
 pub mod config;
+mod deferral;
 mod epoll;
 pub mod events;
 mod limits;

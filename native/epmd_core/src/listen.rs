@@ -188,6 +188,28 @@ impl Listeners {
         Ok(())
     }
 
+    /// Has the kernel hold new connections until their first bytes arrive,
+    /// or until a second passes without any, or stops doing so.
+    pub(crate) fn defer_accept(&self, on: bool) -> io::Result<()> {
+        let seconds: libc::c_int = on.into();
+        for socket in &self.sockets {
+            // SAFETY: the option's value is a c_int that outlives the call.
+            let rc = unsafe {
+                libc::setsockopt(
+                    socket.as_raw_fd(),
+                    libc::IPPROTO_TCP,
+                    libc::TCP_DEFER_ACCEPT,
+                    (&seconds as *const libc::c_int).cast(),
+                    std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+                )
+            };
+            if rc == -1 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(())
+    }
+
     /// Reports, once, when `stream` has something to read, under `token`.
     pub(crate) fn watch(&self, stream: &impl AsRawFd, token: u64) -> io::Result<()> {
         self.set.set(stream.as_raw_fd(), token, Trigger::Once)

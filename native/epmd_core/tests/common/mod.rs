@@ -5,6 +5,7 @@ use epmd_testkit::Alive2;
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ pub const DEADLINE: Duration = Duration::from_secs(5);
 
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The listening socket, which the server owns while it runs.
+    listen_fd: RawFd,
     pub shared: Arc<Shared>,
     // Dropping the sender completes the shutdown future too.
     shutdown: Option<oneshot::Sender<()>>,
@@ -51,6 +54,7 @@ impl TestServer {
         }];
         let bound = listen::bind(&plan, 0).expect("bind 127.0.0.1:0");
         let addr = bound[0].local_addr().unwrap();
+        let listen_fd = bound[0].as_raw_fd();
         let listeners = listen::Listeners::new(bound).expect("listeners");
         let registry = Registry::with_clock(RETIRED_CAP, || NOW);
         let shared = Arc::new(Shared::new(config, registry));
@@ -60,6 +64,7 @@ impl TestServer {
         }));
         TestServer {
             addr,
+            listen_fd,
             shared,
             shutdown: Some(tx),
             run: Some(run),
@@ -68,6 +73,33 @@ impl TestServer {
 
     pub async fn connect(&self) -> TcpStream {
         TcpStream::connect(self.addr).await.expect("connect")
+    }
+
+    /// Whether the kernel holds new connections until their request comes
+    /// (`TCP_DEFER_ACCEPT`), as the listening socket says.
+    pub fn defers_accept(&self) -> bool {
+        assert!(self.run.is_some(), "the server is not running");
+        let mut seconds: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: the server keeps the socket open while it runs; the value
+        // and its length are locals that outlive the call.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.listen_fd,
+                libc::IPPROTO_TCP,
+                libc::TCP_DEFER_ACCEPT,
+                (&mut seconds as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(rc, 0, "getsockopt: {}", io::Error::last_os_error());
+        seconds > 0
+    }
+
+    /// Connections the server has accepted.
+    pub fn accepted(&self) -> u64 {
+        let stats = self.shared.stats.snapshot();
+        stats.iter().find(|(k, _)| *k == "connections").unwrap().1
     }
 
     /// One request on a fresh connection; everything received until EOF.
