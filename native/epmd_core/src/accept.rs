@@ -5,7 +5,9 @@
 //! registrations they make, all in the listeners' epoll set. Only a reply the
 //! socket will not take at once and `-delay_write` go on in a task (see
 //! [`crate::server`]): a request costs no wake-up of the runtime's thread,
-//! which on a virtual machine costs more than the request itself.
+//! which on a virtual machine costs more than the request itself. While
+//! clients overlap, the kernel is asked to hand connections over only with
+//! their request (see [`crate::deferral`]).
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
