@@ -26,9 +26,11 @@ const DEFER_AT: u8 = 24;
 /// The score a check starts from.
 const CHECK_FROM: u8 = FULL / 2;
 /// Deferred accepting is switched off for a check after this long, or after
-/// this many connections, whichever comes first.
-const CHECK_AFTER: Duration = Duration::from_secs(1);
-const CHECK_EVERY: u32 = 4096;
+/// this many connections, whichever comes first: soon enough that a lone
+/// client after a burst is hardly deferred, rarely enough that the few
+/// connections a check takes under load cost nothing measurable.
+const CHECK_AFTER: Duration = Duration::from_millis(100);
+const CHECK_EVERY: u32 = 1024;
 
 /// Whether accepting is deferred, and what decides when it is not.
 #[derive(Debug, Default)]
@@ -109,7 +111,7 @@ mod tests {
     }
 
     #[test]
-    fn deferring_is_checked_after_a_second_or_a_number_of_connections() {
+    fn deferring_is_checked_after_a_while_or_a_number_of_connections() {
         let start = Instant::now();
         let mut d = Deferral::default();
         assert_eq!(feed(&mut d, [true; DEFER_AT as usize], start), [true]);
@@ -121,10 +123,14 @@ mod tests {
         );
         assert_eq!(many, [false]);
         assert_eq!(d.late, CHECK_FROM);
-        // By time: one connection, a second later.
+        // By time: one connection just before the check is due, one when it is.
         assert_eq!(feed(&mut d, [true; 8], start), [true]);
         assert_eq!(
-            feed(&mut d, [false], start + Duration::from_millis(999)),
+            feed(
+                &mut d,
+                [false],
+                start + CHECK_AFTER - Duration::from_millis(1)
+            ),
             []
         );
         assert_eq!(feed(&mut d, [false], start + CHECK_AFTER), [false]);

@@ -77,7 +77,7 @@ async fn overlapping_clients_defer_accepting_until_a_lone_client_is_left() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     slow.write_all(LOOKUP).await.unwrap();
     assert_eq!(read_to_eof(&mut slow).await, NOT_FOUND);
-    // A second after deferring began, a lone client's connections are
+    // Soon after deferring began, a lone client's connections are
     // accepted at once again.
     eventually("accepting undeferred", || async {
         lone_lookups(&server, 10).await;
