@@ -9,7 +9,7 @@
 //! clients overlap, the kernel is asked to hand connections over only with
 //! their request (see [`crate::deferral`]).
 
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
@@ -22,6 +22,7 @@ use crate::deferral::Deferral;
 use crate::events::Event;
 use crate::listen::{self, Listeners, FIRST_FREE};
 use crate::registry::Owner;
+use crate::reply;
 use crate::server::{held_by_live_connection, is_local_peer, serve, step, Conn, Ctx};
 use crate::session::{Action, Session};
 use crate::waiting::Waiting;
@@ -340,22 +341,24 @@ fn advance(parked: &mut Parked, ctx: &Ctx) -> bool {
                 handover.get_or_insert_with(|| Instant::now() + ctx.shared.config.handover);
                 return true;
             }
-            Action::Send(_) if ctx.shared.config.delay_write.is_some() => return true,
-            Action::Send(bytes) => match stream.write(&bytes[conn.written..]) {
-                Ok(n) => {
-                    conn.written += n;
-                    if conn.written == bytes.len() {
+            Action::Send { .. } if ctx.shared.config.delay_write.is_some() => return true,
+            Action::Send { bytes, last } => {
+                match reply::write(stream, &bytes[conn.written..], last) {
+                    Ok(n) => {
+                        conn.written += n;
+                        if conn.written == bytes.len() {
+                            conn.written = 0;
+                            conn.session.sent(true);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => {
                         conn.written = 0;
-                        conn.session.sent(true);
+                        conn.session.sent(false);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => {
-                    conn.written = 0;
-                    conn.session.sent(false);
-                }
-            },
+            }
             Action::Hold => return true,
             Action::Dispatch(_) | Action::Unregister | Action::Close(_) => {
                 if !step(conn, ctx) {
@@ -381,7 +384,7 @@ fn abandon(mut conn: Conn, ctx: &Ctx) {
     loop {
         match conn.session.next_action() {
             Action::Read(_) => conn.session.peer_closed(),
-            Action::Send(_) => {
+            Action::Send { .. } => {
                 conn.written = 0;
                 conn.session.sent(false);
             }

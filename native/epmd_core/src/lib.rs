@@ -5,7 +5,7 @@
 //! policy in [`session`] -> reply -> [`codec`] -> bytes. A [`session`] is one
 //! connection's protocol without I/O; [`server`] runs it over TCP on the
 //! sockets [`listen`] binds, its `accept` thread serving what needs no wait,
-//! within the caps of `limits`;
+//! within the caps of `limits`, each reply leaving as `reply` says;
 //! [`config`] holds its settings and OTP's defaults; [`report`] turns what a
 //! connection did into [`events`], which [`stats`] counts, [`otp_log`] words
 //! as OTP's epmd does, and [`syslog`] sends to the host's log; [`client`]
@@ -22,6 +22,7 @@ mod limits;
 pub mod listen;
 pub mod otp_log;
 pub mod registry;
+mod reply;
 pub mod report;
 pub mod server;
 pub mod session;

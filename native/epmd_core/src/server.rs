@@ -17,7 +17,7 @@ use std::os::unix::net::UnixStream;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -28,6 +28,7 @@ use crate::events::Event;
 use crate::limits::{Admitted, Limits};
 use crate::listen::Listeners;
 use crate::registry::{Owner, Registry};
+use crate::reply;
 use crate::report;
 use crate::session::{Action, Close, Outcome, Session};
 use crate::stats::Stats;
@@ -253,10 +254,10 @@ pub(crate) fn serve(
                         Some(Err(_)) => conn.session.timed_out(),
                     }
                 }
-                Action::Send(bytes) => {
+                Action::Send { bytes, last } => {
                     let rest = &bytes[conn.written..];
                     let written =
-                        Box::pin(send(&mut stream, &shared.config, &mut closing, rest)).await;
+                        Box::pin(send(&mut stream, &shared.config, &mut closing, rest, last)).await;
                     conn.written = 0;
                     conn.session.sent(written);
                 }
@@ -304,7 +305,7 @@ pub(crate) fn step(conn: &mut Conn, ctx: &Ctx) -> bool {
             finish(ctx, conn.peer, close);
             return false;
         }
-        Action::Read(_) | Action::Send(_) | Action::Hold => {}
+        Action::Read(_) | Action::Send { .. } | Action::Hold => {}
     }
     true
 }
@@ -432,12 +433,14 @@ async fn send(
     config: &Config,
     closing: &mut watch::Receiver<bool>,
     bytes: &[u8],
+    last: bool,
 ) -> bool {
     let write = async {
         if let Some(delay) = config.delay_write {
             tokio::time::sleep(delay).await;
         }
-        tokio::time::timeout(config.packet_timeout, stream.write_all(bytes)).await
+        let write = reply::write_all(stream, bytes, last);
+        tokio::time::timeout(config.packet_timeout, write).await
     };
     tokio::select! {
         r = write => matches!(r, Ok(Ok(()))),

@@ -37,7 +37,9 @@ pub enum Action<'a> {
     /// [`Session::dispatch`] with the registry.
     Dispatch(&'a Request),
     /// Write these bytes in one piece (§1), then call [`Session::sent`].
-    Send(&'a [u8]),
+    /// `last`: the connection closes once they are written, so they may go
+    /// out together with its end.
+    Send { bytes: &'a [u8], last: bool },
     /// Keep the connection open until the peer sends anything, closes or
     /// fails, the registration is evicted or the server stops (§3.1 step 10),
     /// then call [`Session::hold_ended`].
@@ -181,7 +183,10 @@ impl Session {
                 Action::Read(&mut buf[*got..])
             }
             State::Ready(request) => Action::Dispatch(request),
-            State::Replying { reply, .. } => Action::Send(reply),
+            State::Replying { reply, after } => Action::Send {
+                bytes: reply,
+                last: matches!(after, After::Close(_)),
+            },
             State::Holding(_) => Action::Hold,
             State::Unregistering(_) => Action::Unregister,
             State::Closed(close) => Action::Close(close),

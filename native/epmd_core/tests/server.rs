@@ -237,6 +237,33 @@ async fn pipelined_requests_close_without_data() {
     assert_dropped(&mut s).await;
 }
 
+/// A reply leaves with the connection's end, in one segment where OTP's epmd
+/// sends two. A client that sent more than its request gets its reply and a
+/// clean end of file, where OTP's close resets the connection.
+#[tokio::test]
+async fn a_reply_leaves_with_the_close() {
+    let server = TestServer::start().await;
+    let mut s = server.connect().await;
+    s.write_all(b"\x00\x05znope").await.unwrap();
+    assert_eq!(read_to_eof(&mut s).await, b"w\x01");
+    // The SYN-ACK, the acknowledgement of the request if it came on its
+    // own, and the reply with the FIN.
+    let received = segments_received(&s);
+    assert!(received <= 3, "reply and FIN apart: {received} segments");
+
+    // The length first, read on its own, so that the server then reads
+    // exactly the rest of the request and leaves what follows it unread. A
+    // task writes the reply under `-delay_write`, the accept thread without.
+    let delayed = TestServer::with(|c| c.delay_write = Some(Duration::from_millis(1))).await;
+    for server in [&server, &delayed] {
+        let mut s = server.connect().await;
+        s.write_all(b"\x00\x05").await.unwrap();
+        eventually("the length read", || async { server_has_read_all(&s) }).await;
+        s.write_all(b"znope, and more").await.unwrap();
+        assert_eq!(read_to_eof(&mut s).await, b"w\x01");
+    }
+}
+
 #[tokio::test]
 async fn request_split_into_single_bytes_is_served() {
     let server = TestServer::start().await;

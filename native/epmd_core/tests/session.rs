@@ -71,7 +71,11 @@ enum Step {
     KillAccepted,
     Stopped(Vec<u8>, bool),
     StopRefused(Vec<u8>),
-    Send(Vec<u8>),
+    /// `last`: the connection closes after this reply.
+    Send {
+        bytes: Vec<u8>,
+        last: bool,
+    },
     Hold,
     Unregistered(Option<Vec<u8>>),
     Close(Close),
@@ -139,8 +143,11 @@ fn drive(session: &mut Session, registry: &mut Registry, mut peer: Peer<'_>) -> 
                 let outcome = session.dispatch(registry, || Box::new(|| {}));
                 trace.push(summary(outcome));
             }
-            Action::Send(bytes) => {
-                trace.push(Step::Send(bytes.to_vec()));
+            Action::Send { bytes, last } => {
+                trace.push(Step::Send {
+                    bytes: bytes.to_vec(),
+                    last,
+                });
                 session.sent(!peer.fail_writes);
             }
             // Whatever is left of the stream, or its end, ends the hold.
@@ -189,7 +196,10 @@ fn served(request: &Request, outcome: Step, reply: &[u8]) -> Vec<Step> {
     vec![
         Step::Dispatch(request.clone()),
         outcome,
-        Step::Send(reply.to_vec()),
+        Step::Send {
+            bytes: reply.to_vec(),
+            last: true,
+        },
         Step::Close(Close::Done),
     ]
 }
@@ -297,7 +307,10 @@ fn kill_and_stop_follow_relaxed_mode() {
         accepted[1..],
         [
             Step::KillAccepted,
-            Step::Send(b"OK".to_vec()),
+            Step::Send {
+                bytes: b"OK".to_vec(),
+                last: true,
+            },
             Step::Close(Close::Kill)
         ]
     );
@@ -320,13 +333,22 @@ fn kill_and_stop_follow_relaxed_mode() {
         trace[1..3],
         [
             Step::Stopped(b"foo".to_vec(), true),
-            Step::Send(b"STOPPED".to_vec())
+            Step::Send {
+                bytes: b"STOPPED".to_vec(),
+                last: true,
+            }
         ]
     );
     assert_eq!(evicted.load(Ordering::SeqCst), 1);
     assert!(registry.lookup(b"foo").is_none());
     let trace = run_on(&mut registry, policy(true), true, &[&wire(&stop)]);
-    assert_eq!(trace[2], Step::Send(b"NOEXISTSTOPPED".to_vec()));
+    assert_eq!(
+        trace[2],
+        Step::Send {
+            bytes: b"NOEXISTSTOPPED".to_vec(),
+            last: true,
+        }
+    );
 }
 
 #[test]
@@ -355,7 +377,13 @@ fn a_registration_lives_until_the_hold_ends() {
         ok: true,
         creation: NOW + 1,
     };
-    assert_eq!(session.next_action(), Action::Send(&reply.encode()));
+    assert_eq!(
+        session.next_action(),
+        Action::Send {
+            bytes: &reply.encode(),
+            last: false,
+        }
+    );
     session.sent(true);
     assert_eq!(session.next_action(), Action::Hold);
     assert_eq!(registry.lookup(b"baz"), Some(&node(b"baz", 99)));
@@ -394,7 +422,10 @@ fn a_refused_alive2_is_held_without_a_registration() {
         trace[1..5],
         [
             Step::RegisterRefused(b"foo".to_vec(), RegisterError::NameTaken),
-            Step::Send(b"v\x01\x00\x00\x00\x63".to_vec()),
+            Step::Send {
+                bytes: b"v\x01\x00\x00\x00\x63".to_vec(),
+                last: false,
+            },
             Step::Hold,
             Step::Close(Close::Done),
         ]

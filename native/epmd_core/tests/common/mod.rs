@@ -202,6 +202,58 @@ pub async fn assert_open(s: &mut TcpStream) {
     }
 }
 
+/// TCP segments `s` has received, by its kernel's count (`TCP_INFO`).
+pub fn segments_received(s: &TcpStream) -> u32 {
+    // SAFETY: tcp_info is plain integers, for which zero is a valid value.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: the socket is open while `s` lives; the value and its length
+    // are locals that outlive the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    assert_eq!(rc, 0, "getsockopt: {}", io::Error::last_os_error());
+    info.tcpi_segs_in
+}
+
+/// Whether all that `client` sent has reached the server's end of the
+/// connection and been read there, as the kernel's table of IPv4 TCP sockets
+/// shows: nothing unacknowledged at the client's end, nothing unread at the
+/// server's.
+pub fn server_has_read_all(client: &TcpStream) -> bool {
+    let hex = |a: SocketAddr| match a {
+        SocketAddr::V4(a) => format!(
+            "{:08X}:{:04X}",
+            u32::from_ne_bytes(a.ip().octets()),
+            a.port()
+        ),
+        SocketAddr::V6(_) => panic!("only IPv4 connections are in /proc/net/tcp"),
+    };
+    let (ours, theirs) = (
+        hex(client.local_addr().unwrap()),
+        hex(client.peer_addr().unwrap()),
+    );
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    // Each line: slot, local address, remote address, state, tx_queue:rx_queue, ...
+    let queue = |local: &str, remote: &str| {
+        table.lines().find_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            (f.len() > 4 && f[1] == local && f[2] == remote).then(|| f[4].to_string())
+        })
+    };
+    let client_unacked =
+        queue(&ours, &theirs).and_then(|q| q.split(':').next().map(str::to_string));
+    let server_unread = queue(&theirs, &ours).and_then(|q| q.split(':').nth(1).map(str::to_string));
+    let empty = |q: Option<String>| q.is_some_and(|q| u64::from_str_radix(&q, 16) == Ok(0));
+    empty(client_unacked) && empty(server_unread)
+}
+
 /// Polls `check` until it holds, failing after [`DEADLINE`].
 pub async fn eventually<F, Fut>(what: &str, mut check: F)
 where
