@@ -73,7 +73,8 @@ deb-test: deb
 demo: build
 	escript demo/demo.escript
 
-# OTP's epmd, epmd-rs and the in-VM server measured side by side on loopback
+# OTP's epmd, epmd-rs and the in-VM server measured side by side on loopback,
+# in a network namespace of their own when root may make one (bench/netns.sh)
 # (a few minutes; not part of `make test`): prints the table, rewrites the
 # results in BENCHMARKS.md and draws bench/chart.png with matplotlib, which
 # is installed from PyPI into a venv under target/.
@@ -81,7 +82,8 @@ BENCH_VENV := target/bench/venv
 .PHONY: bench bench-venv soak
 bench: build bench-venv
 	cargo build --release --locked -p epmd_cli -p epmd_bench
-	target/release/epmd-bench suite --markdown BENCHMARKS.md --json target/bench/results.json
+	sh bench/netns.sh target/release/epmd-bench suite --markdown BENCHMARKS.md \
+	  --json target/bench/results.json
 	$(BENCH_VENV)/bin/python bench/chart.py target/bench/results.json bench/chart.png
 
 bench-venv:

@@ -4,6 +4,7 @@ use std::process::Stdio;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::servers::{self, Programs};
+use crate::text::thousands;
 
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -14,6 +15,9 @@ pub struct Machine {
     pub otp: String,
     /// UTC, `YYYY-MM-DD`.
     pub date: String,
+    /// Whose network namespace the traffic ran in, and the TCP settings that
+    /// shape a stream of short connections there.
+    pub network: String,
 }
 
 impl Machine {
@@ -40,7 +44,42 @@ pub fn describe(programs: &Programs) -> Machine {
         kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
         otp: otp_version(programs).unwrap_or_else(|| "unknown".to_string()),
         date: utc_date(SystemTime::now()),
+        network: network(),
     }
+}
+
+/// The network namespace and its TIME_WAIT table and connecting ports: the
+/// server closes first, so each connection waits out TIME_WAIT on the
+/// server's side, and tens of thousands of them shape every connect after.
+fn network() -> String {
+    let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+    network_from(
+        &read("/proc/net/dev"),
+        &read("/proc/sys/net/ipv4/tcp_max_tw_buckets"),
+        &read("/proc/sys/net/ipv4/ip_local_port_range"),
+    )
+}
+
+/// [`network`] from the text of `/proc/net/dev` and of the two settings, all
+/// of them per namespace: one made for the run has loopback alone.
+fn network_from(dev: &str, tw_buckets: &str, port_range: &str) -> String {
+    let interfaces: Vec<&str> = dev
+        .lines()
+        .filter_map(|l| Some(l.split_once(':')?.0.trim()))
+        .collect();
+    let namespace = match interfaces[..] {
+        ["lo"] => "a network namespace of its own, with loopback alone".to_string(),
+        _ => format!(
+            "the host's network namespace (interfaces {})",
+            interfaces.join(", ")
+        ),
+    };
+    let table = tw_buckets
+        .trim()
+        .parse()
+        .map_or("unknown".to_string(), thousands);
+    let ports = port_range.split_whitespace().collect::<Vec<_>>().join("–");
+    format!("{namespace}; TIME_WAIT table {table}, connecting from ports {ports}")
 }
 
 /// The value of the first `key : value` line.
@@ -90,6 +129,23 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn network_namespace_and_settings() {
+        let head = "Inter-|   Receive |  Transmit\n face |bytes packets|bytes packets\n";
+        let lo = "    lo: 1 2 0 0 0 0 0 0 1 2 0 0 0 0 0 0\n";
+        let eth = "  eth0: 3 4 0 0 0 0 0 0 3 4 0 0 0 0 0 0\n";
+        assert_eq!(
+            network_from(&format!("{head}{lo}"), "4096\n", "1024\t65535\n"),
+            "a network namespace of its own, with loopback alone; \
+             TIME_WAIT table 4,096, connecting from ports 1024–65535"
+        );
+        assert_eq!(
+            network_from(&format!("{head}{lo}{eth}"), "131072\n", "32768\t60999\n"),
+            "the host's network namespace (interfaces lo, eth0); \
+             TIME_WAIT table 131,072, connecting from ports 32768–60999"
+        );
+    }
 
     #[test]
     fn dates_from_days() {

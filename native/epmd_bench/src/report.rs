@@ -203,7 +203,7 @@ impl<'a> Report<'a> {
     fn method(&self) -> String {
         let settings = &self.results.settings;
         format!(
-            "Measured on {date}: {machine}. All traffic on loopback.\n\n\
+            "Measured on {date}: {machine}. All traffic on loopback, in {network}.\n\n\
              - Servers, started side by side on free ports by `epmd-bench suite`: Debian's `epmd` \
              (`-port P`, `ERL_EPMD_ADDRESS=127.0.0.1`), `target/release/epmd-rs` with the same options, \
              and a VM running the epmd_rs application (`erl -noshell -epmd_rs serve true -epmd_rs port P`), which serves EPMD \
@@ -211,8 +211,10 @@ impl<'a> Report<'a> {
              - Load: {threads} load-generator thread{ts} (tokio), closed loop: each client has one \
              request in flight, on a new connection as EPMD requires, and its latency runs from \
              connect to the server's close. Each measurement: {warm} ms of warm-up, then {rounds} \
-             rounds of {dur} ms (at most {max} requests each) visiting the three servers in turn; \
-             the rate is the median round's, the percentiles are over every request. Every reply \
+             rounds of {dur} ms (at most {max} requests each) visiting the three servers in turn, \
+             each round starting with the next; \
+             the rate, p50 and p99 are each the median of the rounds' own, so that a stall \
+             of the machine during one round does not count. Every reply \
              is decoded and checked (PORT2 must find the node, NAMES must list every node). Server \
              CPU per request is the server process's CPU time (all its threads, from \
              `/proc/PID/task/*/schedstat`) over the measured rounds, divided by the requests \
@@ -231,6 +233,7 @@ impl<'a> Report<'a> {
              distributed node), {runs} runs of each kind interleaved, median.\n",
             date = self.machine.date,
             machine = self.machine.one_line(),
+            network = self.machine.network,
             threads = settings.client_threads,
             ts = plural(settings.client_threads),
             warm = settings.warmup.as_millis(),
@@ -461,6 +464,7 @@ mod tests {
             kernel: "6.1".into(),
             otp: "25.2.3".into(),
             date: "2026-01-01".into(),
+            network: "the host's network namespace".into(),
         }
     }
 

@@ -37,6 +37,14 @@ impl<T> PerServer<T> {
         }
     }
 
+    pub fn get_mut(&mut self, kind: Kind) -> &mut T {
+        match kind {
+            Kind::Otp => &mut self.otp,
+            Kind::EpmdRs => &mut self.cli,
+            Kind::InVm => &mut self.vm,
+        }
+    }
+
     /// The values in [`Kind::ALL`] order.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         [&self.otp, &self.cli, &self.vm].into_iter()

@@ -45,10 +45,10 @@ impl Settings {
         Settings {
             warmup: Duration::from_millis(300),
             duration: Duration::from_millis(400),
-            rounds: 5,
+            rounds: 9,
             max_requests: 500_000,
             capacity_goal: 100_000,
-            boot_runs: 21,
+            boot_runs: 31,
             client_threads: 1,
             fd_limit: 0,
         }

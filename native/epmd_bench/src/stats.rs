@@ -35,17 +35,12 @@ impl Sample {
         }
     }
 
-    pub fn summary(self) -> Summary {
-        let rate = self.rate();
-        self.summary_at(rate)
-    }
-
-    fn summary_at(mut self, rate: f64) -> Summary {
+    pub fn summary(mut self) -> Summary {
         self.latencies_ns.sort_unstable();
         Summary {
             ok: self.ok,
             errors: self.errors,
-            rate,
+            rate: self.rate(),
             server_cpu_us: if self.ok > 0 {
                 self.server_cpu.as_secs_f64() * 1e6 / self.ok as f64
             } else {
@@ -57,16 +52,29 @@ impl Sample {
     }
 }
 
-/// Several rounds of the same measurement: the rate of the median round
-/// (a stall of the machine during one round does not count), percentiles
-/// over every request of every round.
+/// Several rounds of the same measurement: the rate, p50 and p99 are each
+/// the median of the rounds' own, so that a stall of the machine during one
+/// round does not count; the server CPU per request is over all of them.
 pub fn combine(rounds: Vec<Sample>) -> Summary {
-    let rates: Vec<f64> = rounds.iter().map(Sample::rate).collect();
+    let mut rates = Vec::with_capacity(rounds.len());
+    let mut p50s = Vec::with_capacity(rounds.len());
+    let mut p99s = Vec::with_capacity(rounds.len());
     let mut all = Sample::default();
     for round in rounds {
-        all.merge(round);
+        all.ok += round.ok;
+        all.errors += round.errors;
+        all.server_cpu += round.server_cpu;
+        let s = round.summary();
+        rates.push(s.rate);
+        p50s.push(s.p50_us);
+        p99s.push(s.p99_us);
     }
-    all.summary_at(median(&rates))
+    Summary {
+        rate: median(&rates),
+        p50_us: median(&p50s),
+        p99_us: median(&p99s),
+        ..all.summary()
+    }
 }
 
 /// Requests per second with latency percentiles.
@@ -134,18 +142,25 @@ mod tests {
     }
 
     #[test]
-    fn rounds_rate_at_their_median() {
-        let round = |ok, ms| Sample {
+    fn rounds_count_at_their_median_and_cpu_over_all() {
+        let round = |ok, latency_ns, cpu_us| Sample {
             ok,
-            errors: 0,
-            elapsed: Duration::from_millis(ms),
-            latencies_ns: vec![1000; ok as usize],
-            server_cpu: Duration::ZERO,
+            errors: 1,
+            elapsed: Duration::from_secs(1),
+            latencies_ns: vec![latency_ns; ok as usize],
+            server_cpu: Duration::from_micros(cpu_us),
         };
-        let s = combine(vec![round(10, 1000), round(2, 1000), round(30, 1000)]);
+        // The second round stalled: few requests, each slow.
+        let s = combine(vec![
+            round(10, 1000, 100),
+            round(2, 90_000, 50),
+            round(30, 2000, 270),
+        ]);
         assert_eq!(s.rate, 10.0);
-        assert_eq!(s.ok, 42);
-        assert_eq!(s.p99_us, 1.0);
+        assert_eq!(s.p50_us, 2.0);
+        assert_eq!(s.p99_us, 2.0);
+        assert_eq!((s.ok, s.errors), (42, 3));
+        assert_eq!(s.server_cpu_us, 10.0);
     }
 
     #[test]

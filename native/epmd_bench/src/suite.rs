@@ -169,7 +169,10 @@ fn in_vm_calls(programs: &Programs, daemon_port: u16) -> Result<InVmCalls, Strin
 
 /// Measures `work(server, round)` on every server: `settings.rounds` rounds,
 /// each visiting the servers in turn, each server warmed up before its first
-/// round. The server's CPU time is read around every round.
+/// round. Each round starts with the next server, so that none always follows
+/// the same one: what a round leaves behind (connections in TIME_WAIT, a
+/// machine still busy) falls on all alike. The server's CPU time is read
+/// around every round.
 async fn measure_all(
     servers: &PerServer<Server>,
     settings: &Settings,
@@ -179,7 +182,9 @@ async fn measure_all(
     let mut rounds: PerServer<Vec<Sample>> = Default::default();
     let load = settings.load(clients);
     for round in 0..settings.rounds {
-        for (server, samples) in servers.iter().zip(rounds.iter_mut()) {
+        for k in 0..Kind::ALL.len() {
+            let kind = Kind::ALL[(round + k) % Kind::ALL.len()];
+            let server = servers.get(kind);
             let work = work(server, round);
             if round == 0 {
                 load::warm_up(server.addr, load, &work).await;
@@ -188,7 +193,7 @@ async fn measure_all(
             let before = cpu();
             let mut sample = load::run(server.addr, load, work).await;
             sample.server_cpu = cpu().saturating_sub(before);
-            samples.push(sample);
+            rounds.get_mut(kind).push(sample);
         }
     }
     rounds.map(stats::combine)
