@@ -48,6 +48,9 @@
 %% variable `on_nif_error' is `fail': then distribution, and the boot, fail.
 -spec start_link() -> {ok, pid()} | ignore | {error, term()}.
 start_link() ->
+    %% Loaded as one batch where the VM loads on demand: each module loaded
+    %% alone waits for every scheduler to pass a code barrier.
+    _ = code:ensure_modules_loaded([epmd_rs_nif, epmd_rs_server, epmd_rs_config, epmd_rs_log]),
     case epmd_rs_nif:load_error() of
         none ->
             epmd_rs_server:start_unless_running();

@@ -79,7 +79,18 @@ epmd_port() ->
 -spec is_local_address(inet:ip_address()) -> boolean().
 is_local_address({127, _, _, _}) -> true;
 is_local_address({0, 0, 0, 0, 0, 0, 0, 1}) -> true;
-is_local_address(Ip) -> lists:member(Ip, persistent_term:get(?LOCAL_IPS_KEY, [])).
+is_local_address(Ip) ->
+    %% Read on the first lookup of an address that is not loopback rather
+    %% than at boot, which it would cost a quarter of a millisecond.
+    Ips = case persistent_term:get(?LOCAL_IPS_KEY, undefined) of
+              undefined ->
+                  Found = host_addresses(),
+                  persistent_term:put(?LOCAL_IPS_KEY, Found),
+                  Found;
+              Found ->
+                  Found
+          end,
+    lists:member(Ip, Ips).
 
 %%% gen_server
 
@@ -87,7 +98,6 @@ init([]) ->
     process_flag(trap_exit, true),
     Port = epmd_rs_config:epmd_port(),
     persistent_term:put(?PORT_KEY, Port),
-    persistent_term:put(?LOCAL_IPS_KEY, host_addresses()),
     case acquire(Port) of
         {ok, Mode} ->
             %% Nothing is registered yet: serve at once.

@@ -122,7 +122,23 @@ lookups_match_erl_epmd(Config) ->
     ?assertEqual(noport, peer:call(B, epmd_rs, port_please, ["nobody", {127, 0, 0, 1}])),
     ?assertEqual(noport, peer:call(C, erl_epmd, port_please, ["nobody", {127, 0, 0, 1}])),
     ?assertEqual(peer:call(C, erl_epmd, names, ["localhost"]),
-                 peer:call(B, epmd_rs, names, ["localhost"])).
+                 peer:call(B, epmd_rs, names, ["localhost"])),
+    %% At one of the host's own addresses the serving node answers from its
+    %% registry, with no request on the wire; it reads the addresses on the
+    %% first such lookup, not at boot.
+    server = peer:call(A, epmd_rs, mode, []),
+    {ok, Ifs} = inet:getifaddrs(),
+    case [Ip || {_, Opts} <- Ifs, {addr, {I1, _, _, _} = Ip} <- Opts, I1 =/= 127] of
+        [] ->
+            {comment, "no IPv4 address but loopback: own-address lookups not checked"};
+        [Own | _] ->
+            {ok, Before} = peer:call(A, epmd_rs, stats, []),
+            ?assertEqual(peer:call(A, epmd_rs, port_please, ["b", {127, 0, 0, 1}]),
+                         peer:call(A, epmd_rs, port_please, ["b", Own])),
+            {ok, After} = peer:call(A, epmd_rs, stats, []),
+            ?assertEqual(maps:get(port_please2_requests, Before),
+                         maps:get(port_please2_requests, After))
+    end.
 
 registers_with_otp_daemon(Config) ->
     start_otp_epmd(Config),
