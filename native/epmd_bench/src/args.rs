@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::load::Load;
 use crate::servers::Programs;
-use crate::settings::Settings;
+use crate::settings::{cores, Settings};
 use crate::soak;
 
 pub const USAGE: &str = "\
@@ -28,6 +28,8 @@ measures them side by side, prints the table and writes the Markdown report
 and the JSON the chart is drawn from. The other commands measure one EPMD
 that is already running; they register the nodes they need and hold them.
 LOAD is [--clients N] [--seconds S] [--requests N] [--client-threads N].
+The clients are spread over --client-threads threads, one per core unless
+given (never more than there are clients).
 
 soak starts epmd-rs and an in-VM server and runs a mixed load against both
 for D (like 600, 90s, 10m or 1h; 10m by default), sampling memory,
@@ -132,8 +134,8 @@ fn addr(arg: Option<&String>) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("{arg}: no address"))
 }
 
-/// Parses the arguments after the program name; also returns the load
-/// generator's thread count.
+/// Parses the arguments after the program name; also returns how many
+/// threads the main runtime needs (loads start threads of their own).
 pub fn parse(args: &[String]) -> Result<(Command, usize), String> {
     let (name, rest) = args.split_first().ok_or("no command")?;
     match name.as_str() {
@@ -190,7 +192,7 @@ pub fn parse(args: &[String]) -> Result<(Command, usize), String> {
         }
         other => return Err(format!("unknown command {other}")),
     };
-    Ok((command, o.get("--client-threads", 1)?))
+    Ok((command, 1))
 }
 
 /// The load of a single measurement: a fifth of its time as warm-up.
@@ -198,6 +200,7 @@ fn single_load(o: &Options, clients: usize) -> Result<Load, String> {
     let duration = o.duration(Duration::from_secs(1))?;
     Ok(Load {
         clients: o.get("--clients", clients)?,
+        threads: o.get("--client-threads", cores())?.max(1),
         warmup: duration / 5,
         duration,
         max_requests: o.get("--requests", 1_000_000)?,
@@ -229,7 +232,6 @@ fn suite(args: &[String]) -> Result<(Command, usize), String> {
     settings.capacity_goal = o.get("--capacity", settings.capacity_goal)?;
     settings.client_threads = o.get("--client-threads", settings.client_threads)?.max(1);
     let programs = programs(&o);
-    let threads = settings.client_threads;
     Ok((
         Command::Suite {
             settings,
@@ -237,7 +239,7 @@ fn suite(args: &[String]) -> Result<(Command, usize), String> {
             markdown: o.path("--markdown", "BENCHMARKS.md"),
             json: o.path("--json", "target/bench/results.json"),
         },
-        threads,
+        1,
     ))
 }
 
@@ -319,8 +321,8 @@ mod tests {
 
     #[test]
     fn suite_defaults_and_options() {
-        let (c, threads) = parse(&args("suite --quick --capacity 500 --client-threads 2")).unwrap();
-        assert_eq!(threads, 2);
+        let (c, threads) = parse(&args("suite --quick --capacity 500 --client-threads 3")).unwrap();
+        assert_eq!(threads, 1);
         let Command::Suite {
             settings,
             programs,
@@ -331,6 +333,7 @@ mod tests {
             panic!("not a suite: {c:?}");
         };
         assert_eq!(settings.capacity_goal, 500);
+        assert_eq!(settings.load(16).threads, 3);
         assert_eq!(programs.otp_epmd, PathBuf::from("/usr/bin/epmd"));
         assert_eq!(markdown, PathBuf::from("BENCHMARKS.md"));
     }
@@ -344,7 +347,10 @@ mod tests {
         else {
             panic!("not lookups: {c:?}");
         };
-        assert_eq!((load.clients, load.max_requests), (4, 1_000_000));
+        assert_eq!(
+            (load.clients, load.threads, load.max_requests),
+            (4, cores(), 1_000_000)
+        );
         let (c, _) = parse(&args("capacity 127.0.0.1:4369 --pid 42")).unwrap();
         assert!(matches!(
             c,

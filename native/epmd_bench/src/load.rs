@@ -68,6 +68,10 @@ impl Query {
 #[derive(Debug, Clone, Copy)]
 pub struct Load {
     pub clients: usize,
+    /// Threads the clients are spread over, each with a runtime of its own.
+    /// One thread serving several clients is the busier side of every
+    /// exchange and sets their latency, hiding the server's part in it.
+    pub threads: usize,
     /// How long [`warm_up`] runs.
     pub warmup: Duration,
     pub duration: Duration,
@@ -93,43 +97,81 @@ pub async fn warm_up(addr: SocketAddr, load: Load, work: &Work) {
             Work::Churn(tag) => Work::Churn(format!("{tag}w").into()),
             queries => queries.clone(),
         };
-        measure(addr, load.clients, load.warmup, load.max_requests, &warm).await;
+        measure(addr, load, load.warmup, &warm).await;
     }
 }
 
 /// Runs `load` against `addr` and records it.
 pub async fn run(addr: SocketAddr, load: Load, work: Work) -> Sample {
-    measure(addr, load.clients, load.duration, load.max_requests, &work).await
+    measure(addr, load, load.duration, &work).await
 }
 
-async fn measure(
-    addr: SocketAddr,
-    clients: usize,
-    duration: Duration,
-    max_requests: u64,
-    work: &Work,
-) -> Sample {
-    let budget = Arc::new(AtomicU64::new(max_requests));
+async fn measure(addr: SocketAddr, load: Load, duration: Duration, work: &Work) -> Sample {
+    let budget = Arc::new(AtomicU64::new(load.max_requests));
     let start = Instant::now();
-    let deadline = start + duration;
-    let mut tasks = JoinSet::new();
-    for c in 0..clients {
-        let client = Client {
-            addr,
-            first: c,
-            step: clients,
-            deadline,
-            budget: budget.clone(),
-            work: work.clone(),
-        };
-        tasks.spawn(client.run());
-    }
+    let share = Share {
+        addr,
+        clients: load.clients,
+        threads: load.threads.clamp(1, load.clients.max(1)),
+        deadline: start + duration,
+        budget,
+        work: work.clone(),
+    };
     let mut total = Sample::default();
-    while let Some(sample) = tasks.join_next().await {
-        total.merge(sample.expect("a load client panicked"));
+    if share.threads == 1 {
+        total = share.run(0).await;
+    } else {
+        let mut threads = JoinSet::new();
+        for t in 0..share.threads {
+            let share = share.clone();
+            threads.spawn_blocking(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("cannot start a load thread's runtime")
+                    .block_on(share.run(t))
+            });
+        }
+        while let Some(sample) = threads.join_next().await {
+            total.merge(sample.expect("a load thread panicked"));
+        }
     }
     total.elapsed = start.elapsed();
     total
+}
+
+/// What one load thread needs to run its share of the clients.
+#[derive(Clone)]
+struct Share {
+    addr: SocketAddr,
+    clients: usize,
+    threads: usize,
+    deadline: Instant,
+    budget: Arc<AtomicU64>,
+    work: Work,
+}
+
+impl Share {
+    /// Runs clients `thread`, `thread + threads`, ... on this thread.
+    async fn run(self, thread: usize) -> Sample {
+        let mut tasks = JoinSet::new();
+        for c in (thread..self.clients).step_by(self.threads) {
+            let client = Client {
+                addr: self.addr,
+                first: c,
+                step: self.clients,
+                deadline: self.deadline,
+                budget: self.budget.clone(),
+                work: self.work.clone(),
+            };
+            tasks.spawn(client.run());
+        }
+        let mut total = Sample::default();
+        while let Some(sample) = tasks.join_next().await {
+            total.merge(sample.expect("a load client panicked"));
+        }
+        total
+    }
 }
 
 struct Client {
@@ -181,5 +223,64 @@ impl Client {
             }
         }
         sample
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use epmd_core::config::Config;
+    use epmd_core::listen::{self, ListenAddr};
+    use epmd_core::registry::{Registry, RETIRED_CAP};
+    use epmd_core::server::{self, Shared};
+    use std::net::Ipv4Addr;
+
+    /// Answers NAMES `count` times from `clients` clients on `threads`
+    /// threads, against a server of our own; returns the sample and the
+    /// connections the server accepted.
+    async fn names(clients: usize, threads: usize, count: u64) -> (Sample, u64) {
+        let plan = [ListenAddr {
+            ip: Ipv4Addr::LOCALHOST.into(),
+            required: true,
+        }];
+        let bound = listen::bind(&plan, 0).expect("bind 127.0.0.1:0");
+        let addr = bound[0].local_addr().unwrap();
+        let listeners = listen::Listeners::new(bound).expect("listeners");
+        let shared = Arc::new(Shared::new(Config::new(0), Registry::new(RETIRED_CAP)));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = tokio::spawn(server::run(listeners, shared.clone(), async {
+            let _ = stopped.await;
+        }));
+        let load = Load {
+            clients,
+            threads,
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(60),
+            max_requests: count,
+        };
+        let sample = run(addr, load, Work::Queries(Arc::from([Query::names(0)]))).await;
+        drop(stop);
+        serving.await.unwrap();
+        let accepted = shared
+            .stats
+            .snapshot()
+            .into_iter()
+            .find(|(name, _)| *name == "connections")
+            .map(|(_, n)| n)
+            .unwrap();
+        (sample, accepted)
+    }
+
+    #[tokio::test]
+    async fn clients_spread_over_threads_share_one_budget() {
+        let (sample, accepted) = names(5, 2, 300).await;
+        assert_eq!((sample.ok, sample.errors), (300, 0));
+        assert_eq!((sample.latencies_ns.len(), accepted), (300, 300));
+    }
+
+    #[tokio::test]
+    async fn more_threads_than_clients_run_one_per_client() {
+        let (sample, accepted) = names(1, 4, 50).await;
+        assert_eq!((sample.ok, sample.errors, accepted), (50, 0, 50));
     }
 }

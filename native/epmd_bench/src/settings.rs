@@ -33,7 +33,8 @@ pub struct Settings {
     /// Registrations the capacity run aims for.
     pub capacity_goal: usize,
     pub boot_runs: usize,
-    /// Threads of the load generator's runtime.
+    /// Load-generator threads, at most one per client: one per core unless
+    /// told otherwise.
     pub client_threads: usize,
     /// RLIMIT_NOFILE of the harness and the servers it starts: it bounds
     /// the capacity that can be shown.
@@ -49,7 +50,7 @@ impl Settings {
             max_requests: 500_000,
             capacity_goal: 100_000,
             boot_runs: 31,
-            client_threads: 1,
+            client_threads: cores(),
             fd_limit: 0,
         }
     }
@@ -77,11 +78,17 @@ impl Settings {
     pub fn load(&self, clients: usize) -> Load {
         Load {
             clients,
+            threads: self.client_threads,
             warmup: self.warmup,
             duration: self.duration,
             max_requests: self.max_requests,
         }
     }
+}
+
+/// The cores this process may run on.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 #[cfg(test)]
