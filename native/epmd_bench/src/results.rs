@@ -100,7 +100,8 @@ pub struct InVmCalls {
     pub erl_epmd: Calls,
 }
 
-/// Median boot times, in milliseconds.
+/// Median boot times, in milliseconds, and how much longer than a stock
+/// node's each kind's boot took, as the median of the runs' own ratios.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Boot {
     pub epmd_rs_ms: f64,
@@ -109,6 +110,9 @@ pub struct Boot {
     pub stock_ms: f64,
     /// A stock node with `-start_epmd false`.
     pub stock_no_start_ms: f64,
+    /// Fractions: 0.01 is 1% longer than the stock node of the same run.
+    pub epmd_rs_excess: f64,
+    pub stock_no_start_excess: f64,
 }
 
 /// Everything one run measured.

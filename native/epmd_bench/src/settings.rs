@@ -49,7 +49,7 @@ impl Settings {
             rounds: 9,
             max_requests: 500_000,
             capacity_goal: 100_000,
-            boot_runs: 31,
+            boot_runs: 61,
             client_threads: cores(),
             fd_limit: 0,
         }

@@ -110,6 +110,14 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// How much `a` exceeds `b`, as a fraction: the median of `a[i] / b[i] - 1`
+/// over pairs measured back to back, so that how fast the machine was at
+/// the time cancels out of each pair.
+pub fn paired_excess(a: &[f64], b: &[f64]) -> f64 {
+    let ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| a / b - 1.0).collect();
+    median(&ratios)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +169,14 @@ mod tests {
         assert_eq!(s.p99_us, 2.0);
         assert_eq!((s.ok, s.errors), (42, 3));
         assert_eq!(s.server_cpu_us, 10.0);
+    }
+
+    #[test]
+    fn a_slow_spell_cancels_out_of_paired_runs() {
+        // The machine was twice as slow for the second pair.
+        let excess = paired_excess(&[102.0, 204.0, 103.0], &[100.0, 200.0, 100.0]);
+        assert!((excess - 0.02).abs() < 1e-9, "{excess}");
+        assert_eq!(paired_excess(&[], &[]), 0.0);
     }
 
     #[test]

@@ -150,9 +150,11 @@ async fn in_vm(
         settings.boot_runs,
     )
     .map(|ms| Boot {
-        epmd_rs_ms: ms[0],
-        stock_ms: ms[1],
-        stock_no_start_ms: ms[2],
+        epmd_rs_ms: stats::median(&ms[0]),
+        stock_ms: stats::median(&ms[1]),
+        stock_no_start_ms: stats::median(&ms[2]),
+        epmd_rs_excess: stats::paired_excess(&ms[0], &ms[1]),
+        stock_no_start_excess: stats::paired_excess(&ms[2], &ms[1]),
     })
     .map_err(|e| e.to_string());
     progress(format_args!("boot: {boot:?}"));

@@ -7,7 +7,6 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use crate::servers::{self, Programs};
-use crate::stats::median;
 
 /// Which mapper a node uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,15 +116,16 @@ fn boot_once(
     Ok(elapsed)
 }
 
-/// Median boot times in milliseconds, in the order of `mappers`, their runs
-/// interleaved so that drift in the machine hits all of them alike. Each epmd_rs node gets
-/// a free port of its own; stock nodes use the daemon on `daemon_port`.
+/// Boot times in milliseconds, run by run, in the order of `mappers`: each
+/// run boots every kind back to back, so that drift in the machine hits all
+/// of them alike. Each epmd_rs node gets a free port of its own; stock nodes
+/// use the daemon on `daemon_port`.
 pub fn boot(
     programs: &Programs,
     mappers: &[Mapper],
     daemon_port: u16,
     runs: usize,
-) -> io::Result<Vec<f64>> {
+) -> io::Result<Vec<Vec<f64>>> {
     let mut times = vec![Vec::with_capacity(runs); mappers.len()];
     for run in 0..runs {
         // Each run starts with the next mapper, so none always goes first.
@@ -140,7 +140,7 @@ pub fn boot(
             times[i].push(t.as_secs_f64() * 1e3);
         }
     }
-    Ok(times.iter().map(|t| median(t)).collect())
+    Ok(times)
 }
 
 #[cfg(test)]
