@@ -13,7 +13,7 @@ use crate::results::{InVmCalls, PerServer, Results};
 use crate::servers::Kind;
 use crate::settings::{CHURN_CLIENTS, NAMES_CLIENTS, NAMES_NODES};
 use crate::stats::Summary;
-use crate::targets::{self, ratio, Row};
+use crate::targets::{self, ratio, Row, CPU, P50, P99, RATE};
 use crate::text::{nodes_and_clients, plural, thousands, times};
 
 pub const BEGIN: &str =
@@ -392,7 +392,7 @@ fn rate_row(t: &mut String, what: &str, by: &PerServer<Summary>) {
         what,
         by,
         |s| thousands(s.rate),
-        |otp, ours| times(ratio(ours.rate, otp.rate)),
+        |otp, ours| shown(RATE.against(otp, ours)),
     );
 }
 
@@ -402,7 +402,7 @@ fn cpu_row(t: &mut String, what: &str, by: &PerServer<Summary>) {
         what,
         by,
         |s| format!("{:.1}", s.server_cpu_us),
-        |otp, ours| times(ratio(otp.server_cpu_us, ours.server_cpu_us)),
+        |otp, ours| shown(CPU.against(otp, ours)),
     );
 }
 
@@ -415,11 +415,16 @@ fn latency_row(t: &mut String, what: &str, by: &PerServer<Summary>) {
         |otp, ours| {
             format!(
                 "{} / {}",
-                times(ratio(otp.p50_us, ours.p50_us)),
-                times(ratio(otp.p99_us, ours.p99_us))
+                shown(P50.against(otp, ours)),
+                shown(P99.against(otp, ours))
             )
         },
     );
+}
+
+/// A ratio to OTP's, or a dash where a server answered nothing.
+fn shown(ratio: Option<f64>) -> String {
+    ratio.map_or_else(|| "—".to_string(), times)
 }
 
 #[cfg(test)]

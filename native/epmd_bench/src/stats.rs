@@ -48,33 +48,73 @@ impl Sample {
             },
             p50_us: percentile(&self.latencies_ns, 0.50) / 1e3,
             p99_us: percentile(&self.latencies_ns, 0.99) / 1e3,
+            vs_otp: None,
         }
     }
 }
 
-/// Several rounds of the same measurement: the rate, p50 and p99 are each
-/// the median of the rounds' own, so that a stall of the machine during one
-/// round does not count; the server CPU per request is over all of them.
-pub fn combine(rounds: Vec<Sample>) -> Summary {
-    let mut rates = Vec::with_capacity(rounds.len());
-    let mut p50s = Vec::with_capacity(rounds.len());
-    let mut p99s = Vec::with_capacity(rounds.len());
+/// Several rounds of the same measurement, summarised together and each
+/// on its own.
+#[derive(Debug, Clone, Default)]
+pub struct Rounds {
+    /// The rate, p50 and p99 are each the median of the rounds' own, so that
+    /// a stall of the machine during one round does not count; the server
+    /// CPU per request is over all of them.
+    pub summary: Summary,
+    pub each: Vec<Summary>,
+}
+
+pub fn combine(rounds: Vec<Sample>) -> Rounds {
     let mut all = Sample::default();
+    let mut each = Vec::with_capacity(rounds.len());
     for round in rounds {
         all.ok += round.ok;
         all.errors += round.errors;
         all.server_cpu += round.server_cpu;
-        let s = round.summary();
-        rates.push(s.rate);
-        p50s.push(s.p50_us);
-        p99s.push(s.p99_us);
+        each.push(round.summary());
     }
-    Summary {
-        rate: median(&rates),
-        p50_us: median(&p50s),
-        p99_us: median(&p99s),
-        ..all.summary()
+    let of = |get: fn(&Summary) -> f64| median(&each.iter().map(get).collect::<Vec<_>>());
+    Rounds {
+        summary: Summary {
+            rate: of(|s| s.rate),
+            p50_us: of(|s| s.p50_us),
+            p99_us: of(|s| s.p99_us),
+            ..all.summary()
+        },
+        each,
     }
+}
+
+/// A server's rate, p50 and p99 against OTP's epmd measured in the same
+/// rounds, each normalised so that above 1 is ahead: the median of the
+/// rounds' own ratios. A round measures every server back to back, so how
+/// fast the machine was then cancels out of its ratio.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Paired {
+    pub rate: f64,
+    pub p50: f64,
+    pub p99: f64,
+}
+
+/// `ours` against `otp`, round by round; rounds where either answered
+/// nothing do not count.
+pub fn paired(ours: &[Summary], otp: &[Summary]) -> Option<Paired> {
+    let both: Vec<(&Summary, &Summary)> = ours
+        .iter()
+        .zip(otp)
+        .filter(|(a, b)| a.ok > 0 && b.ok > 0)
+        .collect();
+    if both.is_empty() {
+        return None;
+    }
+    let of = |ratio: fn(&Summary, &Summary) -> f64| {
+        median(&both.iter().map(|(a, b)| ratio(a, b)).collect::<Vec<_>>())
+    };
+    Some(Paired {
+        rate: of(|ours, otp| ours.rate / otp.rate),
+        p50: of(|ours, otp| otp.p50_us / ours.p50_us),
+        p99: of(|ours, otp| otp.p99_us / ours.p99_us),
+    })
 }
 
 /// Requests per second with latency percentiles.
@@ -88,6 +128,8 @@ pub struct Summary {
     /// Server CPU time per answered request, in µs: unlike the rate, it
     /// does not depend on how much of the machine other work takes.
     pub server_cpu_us: f64,
+    /// Against OTP's epmd in the same rounds, where it was measured too.
+    pub vs_otp: Option<Paired>,
 }
 
 /// Nearest-rank percentile of sorted values; 0 when there are none.
@@ -159,16 +201,49 @@ mod tests {
             server_cpu: Duration::from_micros(cpu_us),
         };
         // The second round stalled: few requests, each slow.
-        let s = combine(vec![
+        let rounds = combine(vec![
             round(10, 1000, 100),
             round(2, 90_000, 50),
             round(30, 2000, 270),
         ]);
+        assert_eq!(rounds.each.len(), 3);
+        assert_eq!(rounds.each[1].p99_us, 90.0);
+        let s = rounds.summary;
         assert_eq!(s.rate, 10.0);
         assert_eq!(s.p50_us, 2.0);
         assert_eq!(s.p99_us, 2.0);
         assert_eq!((s.ok, s.errors), (42, 3));
         assert_eq!(s.server_cpu_us, 10.0);
+    }
+
+    #[test]
+    fn paired_ratios_are_the_median_of_the_rounds_own() {
+        let at = |rate, p50_us, p99_us| Summary {
+            ok: 1,
+            rate,
+            p50_us,
+            p99_us,
+            ..Summary::default()
+        };
+        // The machine slowed down for the last two rounds: OTP's median
+        // p99 (200) is below ours (250), yet ours was ahead in two of three.
+        let otp = [
+            at(100.0, 10.0, 100.0),
+            at(50.0, 40.0, 200.0),
+            at(50.0, 40.0, 400.0),
+        ];
+        let ours = [
+            at(110.0, 8.0, 90.0),
+            at(55.0, 32.0, 250.0),
+            at(60.0, 40.0, 300.0),
+        ];
+        let p = paired(&ours, &otp).unwrap();
+        assert_eq!((p.rate, p.p50), (1.1, 1.25));
+        assert!((p.p99 - 100.0 / 90.0).abs() < 1e-9, "{}", p.p99);
+        // A round where a server answered nothing does not count.
+        let idle = [Summary::default(), at(50.0, 40.0, 200.0)];
+        assert_eq!(paired(&[at(1.0, 1.0, 1.0)], &idle[..1]), None);
+        assert_eq!(paired(&ours[..2], &idle).unwrap().rate, 1.1);
     }
 
     #[test]

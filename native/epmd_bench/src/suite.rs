@@ -198,7 +198,16 @@ async fn measure_all(
             rounds.get_mut(kind).push(sample);
         }
     }
-    rounds.map(stats::combine)
+    let rounds = rounds.map(stats::combine);
+    let against_otp = |ours: &stats::Rounds| Summary {
+        vs_otp: stats::paired(&ours.each, &rounds.otp.each),
+        ..ours.summary
+    };
+    PerServer {
+        otp: rounds.otp.summary,
+        cli: against_otp(&rounds.cli),
+        vm: against_otp(&rounds.vm),
+    }
 }
 
 fn rates(summaries: &PerServer<Summary>) -> String {

@@ -7,7 +7,7 @@
 use crate::results::{InVmCalls, PerServer, Results};
 use crate::servers::Kind;
 use crate::settings::NAMES_NODES;
-use crate::stats::Summary;
+use crate::stats::{Paired, Summary};
 use crate::text::{nodes_and_clients, plural, thousands};
 use crate::vm::Calls;
 
@@ -70,17 +70,21 @@ pub fn ratio(ours: f64, otp: f64) -> f64 {
     }
 }
 
-/// A figure of a wire measurement, and which way is ahead.
+/// A figure of a wire measurement, which way is ahead, and its ratio to OTP's
+/// round by round, where the rounds have one.
 #[derive(Clone, Copy)]
-struct Metric {
+pub struct Metric {
     get: fn(&Summary) -> f64,
     more_is_better: bool,
+    paired: Option<fn(&Paired) -> f64>,
 }
 
-const RATE: Metric = Metric::ahead_when(true, |s| s.rate);
-const P50: Metric = Metric::ahead_when(false, |s| s.p50_us);
-const P99: Metric = Metric::ahead_when(false, |s| s.p99_us);
-const CPU: Metric = Metric::ahead_when(false, |s| s.server_cpu_us);
+pub const RATE: Metric = Metric::ahead_when(true, |s| s.rate).paired(|p| p.rate);
+pub const P50: Metric = Metric::ahead_when(false, |s| s.p50_us).paired(|p| p.p50);
+pub const P99: Metric = Metric::ahead_when(false, |s| s.p99_us).paired(|p| p.p99);
+/// Over all rounds together: a total of CPU time over a total of requests,
+/// which a slow round does not skew.
+pub const CPU: Metric = Metric::ahead_when(false, |s| s.server_cpu_us);
 
 impl Metric {
     /// `more_is_better`: a rate is ahead when higher, a time or a cost when lower.
@@ -88,15 +92,26 @@ impl Metric {
         Metric {
             get,
             more_is_better,
+            paired: None,
         }
     }
 
-    /// Ours against OTP's, normalised; `None` unless both answered requests,
-    /// since a server that answered none shows no cost at all.
-    fn vs_otp(self, by: &PerServer<Summary>, kind: Kind) -> Option<f64> {
-        let (otp, ours) = (&by.otp, by.get(kind));
+    const fn paired(self, get: fn(&Paired) -> f64) -> Metric {
+        Metric {
+            paired: Some(get),
+            ..self
+        }
+    }
+
+    /// Ours against OTP's, normalised: the rounds' own ratios where there
+    /// are some, else the ratio of the two summaries. `None` unless both
+    /// answered requests, since a server that answered none shows no cost.
+    pub fn against(self, otp: &Summary, ours: &Summary) -> Option<f64> {
         if otp.ok == 0 || ours.ok == 0 {
             return None;
+        }
+        if let (Some(get), Some(paired)) = (self.paired, &ours.vs_otp) {
+            return Some(get(paired));
         }
         let (otp, ours) = ((self.get)(otp), (self.get)(ours));
         Some(if self.more_is_better {
@@ -104,6 +119,10 @@ impl Metric {
         } else {
             ratio(otp, ours)
         })
+    }
+
+    fn vs_otp(self, by: &PerServer<Summary>, kind: Kind) -> Option<f64> {
+        self.against(&by.otp, by.get(kind))
     }
 }
 
@@ -549,6 +568,41 @@ mod tests {
                 cell("worst 1.00× (1 node, 1 client)", true),
                 cell("worst 0.80× (100 nodes, 4 clients)", false)
             ]
+        );
+    }
+
+    #[test]
+    fn latency_and_rate_are_judged_round_by_round_where_rounds_were_paired() {
+        let mut run = level_run();
+        // The medians alone say behind, the rounds' own ratios ahead, and
+        // the other way round; server CPU is judged over all rounds.
+        let p = point(&mut run, 1, 16);
+        p.cli.p99_us *= 1.02;
+        p.cli.vs_otp = Some(Paired {
+            rate: 1.01,
+            p50: 1.03,
+            p99: 1.05,
+        });
+        p.vm.server_cpu_us *= 1.1;
+        p.vm.vs_otp = Some(Paired {
+            rate: 1.0,
+            p50: 1.0,
+            p99: 0.97,
+        });
+        let rows = evaluate(&run);
+        assert_eq!(
+            cells(row(&rows, "PORT2 p99 latency, every point")),
+            [
+                cell("worst 1.00× (1 node, 1 client)", true),
+                cell("worst 0.97× (1 node, 16 clients)", false)
+            ]
+        );
+        assert_eq!(
+            cells(row(
+                &rows,
+                "PORT2 server CPU per lookup, 1 node, 1 / 4 / 16 clients"
+            ))[1],
+            cell("worst 0.91× (16 clients)", false)
         );
     }
 
