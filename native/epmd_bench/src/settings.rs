@@ -46,7 +46,7 @@ impl Settings {
         Settings {
             warmup: Duration::from_millis(300),
             duration: Duration::from_millis(400),
-            rounds: 9,
+            rounds: 15,
             max_requests: 500_000,
             capacity_goal: 100_000,
             boot_runs: 61,
