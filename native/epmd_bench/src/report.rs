@@ -215,7 +215,10 @@ impl<'a> Report<'a> {
              rounds of {dur} ms (at most {max} requests each) visiting the three servers in turn, \
              each round starting with the next; \
              the rate, p50 and p99 are each the median of the rounds' own, so that a stall \
-             of the machine during one round does not count. Every reply \
+             of the machine during one round does not count, and their ratios to OTP's are the \
+             median of the rounds' own ratios, which cancels how fast the machine was during \
+             each round (so a ratio may differ a little from the quotient of its row's \
+             figures). Every reply \
              is decoded and checked (PORT2 must find the node, NAMES must list every node). Server \
              CPU per request is the server process's CPU time (all its threads, from \
              `/proc/PID/task/*/schedstat`) over the measured rounds, divided by the requests \
