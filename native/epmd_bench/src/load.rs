@@ -279,7 +279,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn more_threads_than_clients_run_one_per_client() {
+    async fn a_lone_client_given_several_threads_answers_every_request() {
         let (sample, accepted) = names(1, 4, 50).await;
         assert_eq!((sample.ok, sample.errors, accepted), (50, 0, 50));
     }
