@@ -19,6 +19,15 @@ macro_rules! counters {
             pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
                 vec![$((stringify!($name), self.$name.load(Ordering::Relaxed)),)*]
             }
+
+            /// One counter by its name in [`Stats::snapshot`]; `None` for a
+            /// name that is not a counter.
+            pub fn get(&self, name: &str) -> Option<u64> {
+                match name {
+                    $(stringify!($name) => Some(self.$name.load(Ordering::Relaxed)),)*
+                    _ => None,
+                }
+            }
         }
     };
 }
@@ -117,5 +126,7 @@ mod tests {
         assert_eq!(snap["names_requests"], 1);
         assert_eq!(snap["timeouts"], 2);
         assert_eq!(snap["registered"], 0);
+        assert_eq!(stats.get("timeouts"), Some(2));
+        assert_eq!(stats.get("no_such_counter"), None);
     }
 }
