@@ -22,6 +22,7 @@ usage: epmd-bench suite [--quick] [--markdown FILE] [--json FILE] [--capacity N]
        epmd-bench capacity HOST:PORT [--count N] [--pid PID]
        epmd-bench soak [--duration D] [--packet-timeout S] [--json FILE]
                        [--markdown FILE] [--epmd-rs PATH] [--erl PATH] [--ebin DIR]
+       epmd-bench responder --port P
 
 suite starts OTP's epmd, epmd-rs and an in-VM server on free loopback ports,
 measures them side by side, prints the table and writes the Markdown report
@@ -36,6 +37,10 @@ for D (like 600, 90s, 10m or 1h; 10m by default), sampling memory,
 descriptors and the registry; it exits 1 unless both come through. It
 writes the JSON its chart is drawn from (target/soak/results.json) and,
 with --markdown, its section of that file.
+
+responder serves 127.0.0.1:P as the least a server can do: one thread that
+accepts, reads a request, answers it and closes, answering ALIVE2, PORT2
+and NAMES only. The suite measures it beside the servers with a lone client.
 ";
 
 /// What to do.
@@ -69,6 +74,10 @@ pub enum Command {
     Soak {
         options: soak::Options,
         programs: Programs,
+    },
+    /// The minimal responder, on 127.0.0.1.
+    Responder {
+        port: u16,
     },
 }
 
@@ -141,6 +150,15 @@ pub fn parse(args: &[String]) -> Result<(Command, usize), String> {
     match name.as_str() {
         "suite" => return suite(rest),
         "soak" => return soak(rest),
+        "responder" => {
+            let o = Options::parse(rest)?;
+            o.only(&["--port"])?;
+            let port = o.get("--port", 0)?;
+            if port == 0 {
+                return Err("responder needs --port".into());
+            }
+            return Ok((Command::Responder { port }, 1));
+        }
         _ => {}
     }
     let target = addr(rest.first())?;
@@ -252,6 +270,8 @@ fn programs(o: &Options) -> Programs {
         escript: o.path("--escript", "escript"),
         ebin: o.path("--ebin", "_build/default/lib/epmd_rs/ebin"),
         vm_calls: o.path("--vm-calls", "bench/vm_calls.escript"),
+        // The minimal responder is this program.
+        bench: std::env::current_exe().unwrap_or_else(|_| "target/release/epmd-bench".into()),
     }
 }
 
@@ -364,6 +384,11 @@ mod tests {
         assert!(parse(&args("churn 127.0.0.1:4369 --nodes 3")).is_err());
         assert!(parse(&args("suite --seconds")).is_err());
         assert!(parse(&args("bogus 127.0.0.1:1")).is_err());
+        assert!(matches!(
+            parse(&args("responder --port 4370")),
+            Ok((Command::Responder { port: 4370 }, _))
+        ));
+        assert!(parse(&args("responder")).is_err());
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod load;
 mod machine;
 mod registrations;
 mod report;
+mod responder;
 mod results;
 mod servers;
 mod settings;
@@ -42,8 +43,8 @@ fn main() -> ExitCode {
         }
     };
     let nofile = servers::raise_nofile(NOFILE);
-    // The soak holds a few hundred connections; only capacity needs more.
-    if nofile < NOFILE && !matches!(command, Command::Soak { .. }) {
+    // Only capacity, alone or in the suite, needs more than a few hundred.
+    if nofile < NOFILE && matches!(command, Command::Suite { .. } | Command::Capacity { .. }) {
         eprintln!("epmd-bench: only {nofile} descriptors allowed; capacity is limited by that");
     }
     let runtime = if threads > 1 {
@@ -138,6 +139,12 @@ async fn run(command: Command, nofile: u64) -> std::io::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        Command::Responder { port } => {
+            tokio::task::spawn_blocking(move || responder::serve(port))
+                .await
+                .map_err(std::io::Error::other)??;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Capacity { addr, count, pid } => {
             let c = capacity::measure(addr, pid.unwrap_or(0), count).await;

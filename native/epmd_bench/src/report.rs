@@ -13,7 +13,7 @@ use crate::results::{InVmCalls, PerServer, Results};
 use crate::servers::Kind;
 use crate::settings::{CHURN_CLIENTS, NAMES_CLIENTS, NAMES_NODES};
 use crate::stats::Summary;
-use crate::targets::{self, ratio, Row, CPU, P50, P99, RATE};
+use crate::targets::{self, ratio, Metric, Row, CPU, P50, P99, RATE};
 use crate::text::{nodes_and_clients, plural, thousands, times};
 
 pub const BEGIN: &str =
@@ -47,6 +47,10 @@ impl<'a> Report<'a> {
         out.push_str(&self.targets_table());
         out.push_str("\n### On the wire\n\n");
         out.push_str(&self.wire_table());
+        if let Some(table) = self.responder_table() {
+            out.push_str("\n### A lone client against the minimal responder\n\n");
+            out.push_str(&table);
+        }
         out.push_str("\n### In the VM\n\n");
         out.push_str(&self.calls_table());
         out.push_str("\n### Boot\n\n");
@@ -158,6 +162,51 @@ impl<'a> Report<'a> {
         t
     }
 
+    /// The points measured with the minimal responder too, if any.
+    fn responder_table(&self) -> Option<String> {
+        let mut t = String::from(
+            "The least a server can do, in the same rounds as the points above: `epmd-bench responder` \
+             accepts, reads the request, answers and closes, in one blocking thread, and does nothing \
+             else. A lone client's latency is mostly the round trip through the kernel and the \
+             client itself; what the responder gains on OTP's epmd shows how much of it is left \
+             to a server's own work. Ratios to OTP's epmd as above; those of epmd-rs and the \
+             in-VM server are the wire table's.\n\n\
+             | Measurement | OTP epmd | minimal responder | ratio | epmd-rs ratio | in-VM ratio |\n\
+             |---|---:|---:|---:|---:|---:|\n",
+        );
+        let mut any = false;
+        for p in &self.results.lookups {
+            let Some(responder) = &p.responder else {
+                continue;
+            };
+            any = true;
+            let what = nodes_and_clients(p.nodes, p.clients);
+            let by = &p.by_server;
+            responder_row(
+                &mut t,
+                &format!("PORT2/s, {what}"),
+                (by, responder),
+                |s| thousands(s.rate),
+                &[RATE],
+            );
+            responder_row(
+                &mut t,
+                &format!("PORT2 p50 / p99 µs, {what}"),
+                (by, responder),
+                |s| format!("{:.0} / {:.0}", s.p50_us, s.p99_us),
+                &[P50, P99],
+            );
+            responder_row(
+                &mut t,
+                &format!("PORT2 server CPU µs per lookup, {what}"),
+                (by, responder),
+                |s| format!("{:.1}", s.server_cpu_us),
+                &[CPU],
+            );
+        }
+        any.then_some(t)
+    }
+
     fn calls_table(&self) -> String {
         match &self.results.calls {
             Ok(InVmCalls { epmd_rs, erl_epmd }) => {
@@ -207,7 +256,8 @@ impl<'a> Report<'a> {
              - Servers, started side by side on free ports by `epmd-bench suite`: Debian's `epmd` \
              (`-port P`, `ERL_EPMD_ADDRESS=127.0.0.1`), `target/release/epmd-rs` with the same options, \
              and a VM running the epmd_rs application (`erl -noshell -epmd_rs serve true -epmd_rs port P`), which serves EPMD \
-             on its runtime thread. Every measurement visits the three in turn.\n\
+             on its runtime thread. Every measurement visits the three in turn; with 1 client at 1 and \
+             10 nodes, the minimal responder too (see its table).\n\
              - Load: closed loop, the clients spread over {threads} load-generator thread{ts} (one \
              per core, each with a tokio runtime of its own; a lone client runs on one): each client has one \
              request in flight, on a new connection as EPMD requires, and its latency runs from \
@@ -425,6 +475,33 @@ fn latency_row(t: &mut String, what: &str, by: &PerServer<Summary>) {
     );
 }
 
+/// One row of the responder's table: OTP's figure and the responder's, then
+/// the ratios of the responder and of ours to OTP's, one per metric.
+fn responder_row(
+    t: &mut String,
+    what: &str,
+    (by, responder): (&PerServer<Summary>, &Summary),
+    cell: impl Fn(&Summary) -> String,
+    metrics: &[Metric],
+) {
+    let vs_otp = |ours: &Summary| {
+        metrics
+            .iter()
+            .map(|m| shown(m.against(&by.otp, ours)))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    };
+    let _ = writeln!(
+        t,
+        "| {what} | {} | {} | {} | {} | {} |",
+        cell(&by.otp),
+        cell(responder),
+        vs_otp(responder),
+        vs_otp(&by.cli),
+        vs_otp(&by.vm),
+    );
+}
+
 /// A ratio to OTP's, or a dash where a server answered nothing.
 fn shown(ratio: Option<f64>) -> String {
     ratio.map_or_else(|| "—".to_string(), times)
@@ -458,6 +535,7 @@ mod tests {
                 nodes: 1000,
                 clients: 4,
                 by_server,
+                responder: None,
             }],
             names: by_server,
             churn: by_server,
@@ -514,6 +592,43 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(json["machine"], machine.one_line());
         assert!(text.contains(r#"(Vendor \"Fast\" \\ CPU\n)"#));
+    }
+
+    #[test]
+    fn the_responder_has_a_table_only_where_it_was_measured() {
+        let mut results = results();
+        let machine = machine("Some CPU");
+        assert!(!Report::new(&results, &machine)
+            .tables()
+            .contains("minimal responder"));
+        let answered = |rate| Summary {
+            ok: 1,
+            ..summary(rate)
+        };
+        let point = &mut results.lookups[0];
+        point.by_server = PerServer {
+            otp: answered(1000.0),
+            cli: answered(2000.0),
+            vm: answered(3000.0),
+        };
+        point.responder = Some(answered(1500.0));
+        let tables = Report::new(&results, &machine).tables();
+        let (_, table) = tables
+            .split_once("### A lone client against the minimal responder")
+            .unwrap();
+        let rows: Vec<&str> = table
+            .lines()
+            .take_while(|l| !l.starts_with("###"))
+            .filter(|l| l.starts_with("| PORT2"))
+            .collect();
+        assert_eq!(
+            rows,
+            [
+                "| PORT2/s, 1,000 nodes, 4 clients | 1,000 | 1,500 | 1.50× | 2.00× | 3.00× |",
+                "| PORT2 p50 / p99 µs, 1,000 nodes, 4 clients | 100 / 250 | 100 / 250 | 1.00× / 1.00× | 1.00× / 1.00× | 1.00× / 1.00× |",
+                "| PORT2 server CPU µs per lookup, 1,000 nodes, 4 clients | 40.2 | 40.2 | 1.00× | 1.00× | 1.00× |",
+            ]
+        );
     }
 
     #[test]

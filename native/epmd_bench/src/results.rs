@@ -37,14 +37,6 @@ impl<T> PerServer<T> {
         }
     }
 
-    pub fn get_mut(&mut self, kind: Kind) -> &mut T {
-        match kind {
-            Kind::Otp => &mut self.otp,
-            Kind::EpmdRs => &mut self.cli,
-            Kind::InVm => &mut self.vm,
-        }
-    }
-
     /// The values in [`Kind::ALL`] order.
     pub fn iter(&self) -> impl Iterator<Item = &T> {
         [&self.otp, &self.cli, &self.vm].into_iter()
@@ -89,6 +81,10 @@ pub struct LookupPoint {
     pub nodes: usize,
     pub clients: usize,
     pub by_server: PerServer<Summary>,
+    /// The minimal responder in the same rounds, at [`RESPONDER_POINTS`].
+    ///
+    /// [`RESPONDER_POINTS`]: crate::settings::RESPONDER_POINTS
+    pub responder: Option<Summary>,
 }
 
 /// What a lookup and a listing of this host cost a node.
@@ -194,11 +190,13 @@ mod tests {
                     nodes: 1,
                     clients: 1,
                     by_server: failing(1),
+                    responder: None,
                 },
                 LookupPoint {
                     nodes: 1,
                     clients: 4,
                     by_server: failing(2),
+                    responder: None,
                 },
             ],
             names: failing(4),

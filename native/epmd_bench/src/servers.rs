@@ -1,6 +1,7 @@
 //! The servers under test, each started on a free loopback port and stopped
 //! (by its own pid) when dropped: OTP's `epmd`, `epmd-rs`, and a VM serving
-//! EPMD with the epmd_rs application.
+//! EPMD with the epmd_rs application; and the minimal responder the suite
+//! measures beside them (see [`crate::responder`]).
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
@@ -29,6 +30,8 @@ pub struct Programs {
     pub ebin: PathBuf,
     /// `bench/vm_calls.escript`.
     pub vm_calls: PathBuf,
+    /// `epmd-bench` itself, which is the minimal responder.
+    pub bench: PathBuf,
 }
 
 /// Which EPMD.
@@ -51,6 +54,9 @@ impl Kind {
     }
 }
 
+/// How the report names the minimal responder.
+pub const RESPONDER: &str = "minimal responder";
+
 /// What the soak asks of a server beyond what the suite does.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Extras {
@@ -65,7 +71,7 @@ pub struct Extras {
 /// A running server; killed and reaped when dropped.
 #[derive(Debug)]
 pub struct Server {
-    pub kind: Kind,
+    pub label: &'static str,
     pub addr: SocketAddr,
     child: Child,
 }
@@ -78,7 +84,7 @@ impl Server {
 
     pub async fn start_with(kind: Kind, programs: &Programs, extras: Extras) -> io::Result<Server> {
         let port = free_port()?;
-        let mut command = match kind {
+        let command = match kind {
             Kind::Otp => daemon(&programs.otp_epmd, port, extras.packet_timeout_secs),
             Kind::EpmdRs => daemon(&programs.epmd_rs, port, extras.packet_timeout_secs),
             Kind::InVm => {
@@ -97,11 +103,24 @@ impl Server {
                 c
             }
         };
+        Server::spawn(kind.label(), command, port).await
+    }
+
+    /// Starts the minimal responder on a free port and waits until it
+    /// answers NAMES.
+    pub async fn start_responder(programs: &Programs) -> io::Result<Server> {
+        let port = free_port()?;
+        let mut command = clean(&programs.bench);
+        command.args(["responder", "--port", &port.to_string()]);
+        Server::spawn(RESPONDER, command, port).await
+    }
+
+    async fn spawn(label: &'static str, mut command: Command, port: u16) -> io::Result<Server> {
         // OTP's epmd logs every connection it refuses near its limit, which
         // would bury the table.
         let child = command.stderr(Stdio::null()).spawn()?;
         let server = Server {
-            kind,
+            label,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             child,
         };
@@ -133,7 +152,7 @@ impl Server {
             if Instant::now() > deadline {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("{} did not answer on {}", self.kind.label(), self.addr),
+                    format!("{} did not answer on {}", self.label, self.addr),
                 ));
             }
             sleep(Duration::from_millis(50)).await;

@@ -1,7 +1,8 @@
 //! The side-by-side run behind `make bench`: the three servers start on free
 //! ports and every wire measurement visits them in turn, point by point, so
-//! drift in the machine affects all of them alike. Then the in-VM calls and
-//! the boot times, each against a fresh OTP daemon.
+//! drift in the machine affects all of them alike; with a lone client on a
+//! common host the minimal responder joins them. Then the in-VM calls and the
+//! boot times, each against a fresh OTP daemon.
 
 use std::io;
 use std::sync::Arc;
@@ -12,7 +13,9 @@ use crate::load::{self, Query, Work};
 use crate::registrations::{self, Held};
 use crate::results::{Boot, InVmCalls, LookupPoint, PerServer, Results};
 use crate::servers::{self, Kind, Programs, Server};
-use crate::settings::{Settings, CHURN_CLIENTS, LOOKUP_PLAN, NAMES_CLIENTS, NAMES_NODES};
+use crate::settings::{
+    Settings, CHURN_CLIENTS, LOOKUP_PLAN, NAMES_CLIENTS, NAMES_NODES, RESPONDER_POINTS,
+};
 use crate::stats::{self, Sample, Summary};
 use crate::text::nodes_and_clients;
 use crate::vm::{self, Mapper};
@@ -31,7 +34,9 @@ pub async fn run(settings: Settings, programs: &Programs) -> io::Result<Results>
         cli: start(Kind::EpmdRs, programs).await?,
         vm: start(Kind::InVm, programs).await?,
     };
-    let (lookups, names) = lookups_and_names(&servers, &settings).await?;
+    let responder = Server::start_responder(programs).await?;
+    let (lookups, names) = lookups_and_names(&servers, &responder, &settings).await?;
+    drop(responder);
     let churn = measure_all(&servers, &settings, CHURN_CLIENTS, |s, round| {
         Work::Churn(format!("churn{}r{round}", s.addr.port()).into())
     })
@@ -42,9 +47,7 @@ pub async fn run(settings: Settings, programs: &Programs) -> io::Result<Results>
         *result = capacity::measure(server.addr, server.pid(), settings.capacity_goal).await;
         progress(format_args!(
             "capacity of {}: {} registrations, {:.0} bytes each",
-            server.kind.label(),
-            result.held,
-            result.rss_per_registration
+            server.label, result.held, result.rss_per_registration
         ));
     }
     drop(servers);
@@ -70,13 +73,16 @@ async fn start(kind: Kind, programs: &Programs) -> io::Result<Server> {
     Ok(server)
 }
 
-/// PORT2 along [`LOOKUP_PLAN`], registering nodes as it goes, then NAMES
-/// with all of them registered.
+/// PORT2 along [`LOOKUP_PLAN`], registering nodes as it goes (with the
+/// minimal responder at [`RESPONDER_POINTS`]), then NAMES with all of them
+/// registered.
 async fn lookups_and_names(
     servers: &PerServer<Server>,
+    responder: &Server,
     settings: &Settings,
 ) -> io::Result<(Vec<LookupPoint>, PerServer<Summary>)> {
     let mut held: PerServer<Held> = Default::default();
+    let mut held_by_responder = Held::default();
     let mut lookups = Vec::new();
     let mut registered = 0;
     for (nodes, client_counts) in LOOKUP_PLAN {
@@ -90,10 +96,7 @@ async fn lookups_and_names(
             )
             .await
             .map_err(|e| {
-                io::Error::other(format!(
-                    "{}: registering {nodes} nodes: {e}",
-                    server.kind.label()
-                ))
+                io::Error::other(format!("{}: registering {nodes} nodes: {e}", server.label))
             })?;
         }
         registered = nodes;
@@ -101,9 +104,29 @@ async fn lookups_and_names(
             .map(|i| Query::port_please(&registrations::name(NODE_PREFIX, i)))
             .collect();
         for &clients in client_counts {
-            let by_server = measure_all(servers, settings, clients, |_, _| {
-                Work::Queries(queries.clone())
-            })
+            let reference = RESPONDER_POINTS.contains(&(nodes, clients));
+            if reference {
+                let have = held_by_responder.len();
+                held_by_responder
+                    .register(
+                        responder.addr,
+                        NODE_PREFIX,
+                        have,
+                        nodes.saturating_sub(have),
+                        REGISTER_TIMEOUT,
+                    )
+                    .await
+                    .map_err(|e| {
+                        io::Error::other(format!("{}: registering: {e}", responder.label))
+                    })?;
+            }
+            let (by_server, responder) = measure_with(
+                servers,
+                reference.then_some(responder),
+                settings,
+                clients,
+                |_, _| Work::Queries(queries.clone()),
+            )
             .await;
             progress(format_args!(
                 "PORT2, {}: {}",
@@ -114,6 +137,7 @@ async fn lookups_and_names(
                 nodes,
                 clients,
                 by_server,
+                responder,
             });
         }
     }
@@ -181,12 +205,25 @@ async fn measure_all(
     clients: usize,
     work: impl Fn(&Server, usize) -> Work,
 ) -> PerServer<Summary> {
-    let mut rounds: PerServer<Vec<Sample>> = Default::default();
+    measure_with(servers, None, settings, clients, work).await.0
+}
+
+/// [`measure_all`], with `reference` (the minimal responder) in the same
+/// rounds when given, and compared with OTP's epmd as ours are.
+async fn measure_with(
+    servers: &PerServer<Server>,
+    reference: Option<&Server>,
+    settings: &Settings,
+    clients: usize,
+    work: impl Fn(&Server, usize) -> Work,
+) -> (PerServer<Summary>, Option<Summary>) {
+    let visited: Vec<&Server> = servers.iter().chain(reference).collect();
+    let mut samples: Vec<Vec<Sample>> = visited.iter().map(|_| Vec::new()).collect();
     let load = settings.load(clients);
     for round in 0..settings.rounds {
-        for k in 0..Kind::ALL.len() {
-            let kind = Kind::ALL[(round + k) % Kind::ALL.len()];
-            let server = servers.get(kind);
+        for k in 0..visited.len() {
+            let i = (round + k) % visited.len();
+            let server = visited[i];
             let work = work(server, round);
             if round == 0 {
                 load::warm_up(server.addr, load, &work).await;
@@ -195,19 +232,24 @@ async fn measure_all(
             let before = cpu();
             let mut sample = load::run(server.addr, load, work).await;
             sample.server_cpu = cpu().saturating_sub(before);
-            rounds.get_mut(kind).push(sample);
+            samples[i].push(sample);
         }
     }
-    let rounds = rounds.map(stats::combine);
+    // In [`Kind::ALL`] order, then the reference.
+    let mut rounds = samples.into_iter().map(stats::combine);
+    let mut next = || rounds.next().expect("one set of rounds per server");
+    let (otp, cli, vm) = (next(), next(), next());
     let against_otp = |ours: &stats::Rounds| Summary {
-        vs_otp: stats::paired(&ours.each, &rounds.otp.each),
+        vs_otp: stats::paired(&ours.each, &otp.each),
         ..ours.summary
     };
-    PerServer {
-        otp: rounds.otp.summary,
-        cli: against_otp(&rounds.cli),
-        vm: against_otp(&rounds.vm),
-    }
+    let reference = reference.map(|_| against_otp(&next()));
+    let by_server = PerServer {
+        otp: otp.summary,
+        cli: against_otp(&cli),
+        vm: against_otp(&vm),
+    };
+    (by_server, reference)
 }
 
 fn rates(summaries: &PerServer<Summary>) -> String {

@@ -115,7 +115,7 @@ pub async fn run(options: &Options, programs: &Programs) -> io::Result<bool> {
             .map_err(|e| {
                 io::Error::other(format!(
                     "{}: registering the base nodes: {e}",
-                    t.server.kind.label()
+                    t.server.label
                 ))
             })?;
         base.push(held);
@@ -188,9 +188,7 @@ fn levels(targets: &[Target]) -> String {
         .map(|t| {
             format!(
                 "{} {} KiB, {} fds",
-                t.server.kind.label(),
-                t.end.rss_kib,
-                t.end.fds
+                t.server.label, t.end.rss_kib, t.end.fds
             )
         })
         .collect::<Vec<_>>()

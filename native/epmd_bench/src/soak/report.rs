@@ -96,7 +96,7 @@ impl Report {
                         .find_map(|s| s.counters.get("timeouts").copied()),
                 };
                 ServerReport {
-                    label: t.server.kind.label(),
+                    label: t.server.label,
                     packet_timeout_s: t.mix.packet_timeout.as_secs(),
                     warm: t.warm,
                     end: t.end,
