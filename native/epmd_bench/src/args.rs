@@ -30,7 +30,8 @@ and the JSON the chart is drawn from. The other commands measure one EPMD
 that is already running; they register the nodes they need and hold them.
 LOAD is [--clients N] [--seconds S] [--requests N] [--client-threads N].
 The clients are spread over --client-threads threads, one per core unless
-given (never more than there are clients).
+given (never more than there are clients); a lone client asking PORT2 or
+NAMES makes blocking calls on a thread of its own.
 
 soak starts epmd-rs and an in-VM server and runs a mixed load against both
 for D (like 600, 90s, 10m or 1h; 10m by default), sampling memory,

@@ -1,7 +1,8 @@
 //! Closed-loop load: `clients` tasks, each with one request in flight on a
 //! fresh connection (EPMD answers one request per connection), until a
 //! deadline or a total request budget runs out, whichever comes first. The
-//! work is a set of queries (PORT2, NAMES) or registration churn.
+//! work is a set of queries (PORT2, NAMES) or registration churn. A lone
+//! client asking queries blocks on a thread of its own.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,7 +71,8 @@ pub struct Load {
     pub clients: usize,
     /// Threads the clients are spread over, each with a runtime of its own.
     /// One thread serving several clients is the busier side of every
-    /// exchange and sets their latency, hiding the server's part in it.
+    /// exchange and sets their latency, hiding the server's part in it. A
+    /// lone client asking queries runs blocking on a thread of its own.
     pub threads: usize,
     /// How long [`warm_up`] runs.
     pub warmup: Duration,
@@ -117,25 +119,37 @@ async fn measure(addr: SocketAddr, load: Load, duration: Duration, work: &Work) 
         budget,
         work: work.clone(),
     };
-    let mut total = Sample::default();
-    if share.threads == 1 {
-        total = share.run(0).await;
-    } else {
-        let mut threads = JoinSet::new();
-        for t in 0..share.threads {
-            let share = share.clone();
-            threads.spawn_blocking(move || {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("cannot start a load thread's runtime")
-                    .block_on(share.run(t))
-            });
+    let mut total = match work {
+        // A lone client asking queries blocks on a thread of its own: with
+        // nothing to overlap, an event loop would only add its own wake-ups
+        // to every round trip, and their jitter to its tail.
+        Work::Queries(queries) if load.clients == 1 => {
+            let client = share.client(0);
+            let queries = queries.clone();
+            tokio::task::spawn_blocking(move || client.run_blocking(&queries))
+                .await
+                .expect("the lone client panicked")
         }
-        while let Some(sample) = threads.join_next().await {
-            total.merge(sample.expect("a load thread panicked"));
+        _ if share.threads == 1 => share.run(0).await,
+        _ => {
+            let mut threads = JoinSet::new();
+            for t in 0..share.threads {
+                let share = share.clone();
+                threads.spawn_blocking(move || {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("cannot start a load thread's runtime")
+                        .block_on(share.run(t))
+                });
+            }
+            let mut total = Sample::default();
+            while let Some(sample) = threads.join_next().await {
+                total.merge(sample.expect("a load thread panicked"));
+            }
+            total
         }
-    }
+    };
     total.elapsed = start.elapsed();
     total
 }
@@ -156,21 +170,24 @@ impl Share {
     async fn run(self, thread: usize) -> Sample {
         let mut tasks = JoinSet::new();
         for c in (thread..self.clients).step_by(self.threads) {
-            let client = Client {
-                addr: self.addr,
-                first: c,
-                step: self.clients,
-                deadline: self.deadline,
-                budget: self.budget.clone(),
-                work: self.work.clone(),
-            };
-            tasks.spawn(client.run());
+            tasks.spawn(self.client(c).run());
         }
         let mut total = Sample::default();
         while let Some(sample) = tasks.join_next().await {
             total.merge(sample.expect("a load client panicked"));
         }
         total
+    }
+
+    fn client(&self, first: usize) -> Client {
+        Client {
+            addr: self.addr,
+            first,
+            step: self.clients,
+            deadline: self.deadline,
+            budget: self.budget.clone(),
+            work: self.work.clone(),
+        }
     }
 }
 
@@ -214,13 +231,26 @@ impl Client {
                 }
             };
             i += self.step;
-            match outcome {
-                Ok(()) => {
-                    sample.ok += 1;
-                    sample.latencies_ns.push(t0.elapsed().as_nanos() as u64);
-                }
-                Err(_) => sample.errors += 1,
-            }
+            sample.record(outcome, t0.elapsed());
+        }
+        sample
+    }
+
+    /// [`Client::run`] for a lone client asking `queries`, with blocking
+    /// calls on this thread.
+    fn run_blocking(self, queries: &[Query]) -> Sample {
+        let mut sample = Sample::default();
+        let mut reply = Vec::with_capacity(64 * 1024);
+        let deadline = self.deadline.into_std();
+        let mut i = self.first;
+        while std::time::Instant::now() < deadline && self.take_one() {
+            let query = &queries[i % queries.len()];
+            let t0 = std::time::Instant::now();
+            let outcome =
+                wire::exchange_blocking(self.addr, &query.request, &mut reply, REQUEST_TIMEOUT)
+                    .and_then(|()| query.check(&reply));
+            i += self.step;
+            sample.record(outcome, t0.elapsed());
         }
         sample
     }
@@ -275,5 +305,23 @@ mod tests {
     async fn a_lone_client_given_several_threads_answers_every_request() {
         let (sample, accepted) = names(1, 4, 50).await;
         assert_eq!((sample.ok, sample.errors, accepted), (50, 0, 50));
+        assert_eq!(sample.latencies_ns.len(), 50);
+    }
+
+    #[tokio::test]
+    async fn a_lone_client_counts_what_goes_unanswered_as_errors() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closed.local_addr().unwrap();
+        drop(closed);
+        let load = Load {
+            clients: 1,
+            threads: 1,
+            warmup: Duration::ZERO,
+            duration: Duration::from_secs(60),
+            max_requests: 3,
+        };
+        let sample = run(addr, load, Work::Queries(Arc::from([Query::names(0)]))).await;
+        assert_eq!((sample.ok, sample.errors), (0, 3));
+        assert!(sample.latencies_ns.is_empty());
     }
 }

@@ -256,10 +256,11 @@ impl<'a> Report<'a> {
              - Servers, started side by side on free ports by `epmd-bench suite`: Debian's `epmd` \
              (`-port P`, `ERL_EPMD_ADDRESS=127.0.0.1`), `target/release/epmd-rs` with the same options, \
              and a VM running the epmd_rs application (`erl -noshell -epmd_rs serve true -epmd_rs port P`), which serves EPMD \
-             on its runtime thread. Every measurement visits the three in turn; with 1 client at 1 and \
+             on a thread of its own. Every measurement visits the three in turn; with 1 client at 1 and \
              10 nodes, the minimal responder too (see its table).\n\
              - Load: closed loop, the clients spread over {threads} load-generator thread{ts} (one \
-             per core, each with a tokio runtime of its own; a lone client runs on one): each client has one \
+             per core, each with a tokio runtime of its own; a lone client makes blocking calls on a \
+             thread of its own, so that no event loop of the client's adds to its round trips): each client has one \
              request in flight, on a new connection as EPMD requires, and its latency runs from \
              connect to the server's close. Each measurement: {warm} ms of warm-up, then {rounds} \
              rounds of {dur} ms (at most {max} requests each) visiting the three servers in turn, \

@@ -18,6 +18,18 @@ pub struct Sample {
 }
 
 impl Sample {
+    /// Counts one request: its latency if it was answered as expected, an
+    /// error if not.
+    pub fn record<E>(&mut self, outcome: Result<(), E>, latency: Duration) {
+        match outcome {
+            Ok(()) => {
+                self.ok += 1;
+                self.latencies_ns.push(latency.as_nanos() as u64);
+            }
+            Err(_) => self.errors += 1,
+        }
+    }
+
     pub fn merge(&mut self, other: Sample) {
         self.ok += other.ok;
         self.errors += other.errors;

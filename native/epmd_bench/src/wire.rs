@@ -113,6 +113,35 @@ pub async fn exchange(
     }
 }
 
+/// [`exchange`] with blocking calls on the caller's thread, as a lone
+/// client makes it: no event loop of its own between the server's reply
+/// and the clock.
+pub fn exchange_blocking(
+    addr: SocketAddr,
+    request: &[u8],
+    reply: &mut Vec<u8>,
+    limit: Duration,
+) -> Result<(), WireError> {
+    use std::io::{Read, Write};
+    reply.clear();
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, limit)?;
+    stream.set_read_timeout(Some(limit))?;
+    stream.set_write_timeout(Some(limit))?;
+    stream.write_all(request)?;
+    match stream.read_to_end(reply) {
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(WireError::Timeout)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Checks a PORT2 reply: the node `name` must be found.
 pub fn check_port2(reply: &[u8], name: &[u8]) -> Result<(), WireError> {
     match codec::decode_port2_reply(reply) {
