@@ -32,8 +32,12 @@ impl fmt::Display for WireError {
 }
 
 impl From<io::Error> for WireError {
+    /// A blocking socket reports its timeout as an I/O error.
     fn from(e: io::Error) -> Self {
-        WireError::Io(e)
+        match e.kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => WireError::Timeout,
+            _ => WireError::Io(e),
+        }
     }
 }
 
@@ -115,7 +119,7 @@ pub async fn exchange(
 
 /// [`exchange`] with blocking calls on the caller's thread, as a lone
 /// client makes it: no event loop of its own between the server's reply
-/// and the clock.
+/// and the clock. `limit` bounds the connect and each read and write.
 pub fn exchange_blocking(
     addr: SocketAddr,
     request: &[u8],
@@ -123,23 +127,12 @@ pub fn exchange_blocking(
     limit: Duration,
 ) -> Result<(), WireError> {
     use std::io::{Read, Write};
-    reply.clear();
     let mut stream = std::net::TcpStream::connect_timeout(&addr, limit)?;
     stream.set_read_timeout(Some(limit))?;
     stream.set_write_timeout(Some(limit))?;
     stream.write_all(request)?;
-    match stream.read_to_end(reply) {
-        Ok(_) => Ok(()),
-        Err(e)
-            if matches!(
-                e.kind(),
-                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-            ) =>
-        {
-            Err(WireError::Timeout)
-        }
-        Err(e) => Err(e.into()),
-    }
+    reply.clear();
+    stream.read_to_end(reply).map(drop).map_err(WireError::from)
 }
 
 /// Checks a PORT2 reply: the node `name` must be found.
@@ -193,6 +186,20 @@ pub async fn register(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blocking_exchange_that_gets_no_reply_times_out() {
+        // The kernel completes the handshake; nobody accepts or answers.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut reply = Vec::new();
+        let outcome = exchange_blocking(
+            silent.local_addr().unwrap(),
+            &encode(&Request::Names),
+            &mut reply,
+            Duration::from_millis(50),
+        );
+        assert!(matches!(outcome, Err(WireError::Timeout)), "{outcome:?}");
+    }
 
     #[test]
     fn replies_are_checked_with_the_codec() {
