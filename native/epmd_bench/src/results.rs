@@ -81,10 +81,22 @@ pub struct LookupPoint {
     pub nodes: usize,
     pub clients: usize,
     pub by_server: PerServer<Summary>,
-    /// The minimal responder in the same rounds, at [`RESPONDER_POINTS`].
+    /// The controls in the same rounds, at [`CONTROL_POINTS`].
     ///
-    /// [`RESPONDER_POINTS`]: crate::settings::RESPONDER_POINTS
-    pub responder: Option<Summary>,
+    /// [`CONTROL_POINTS`]: crate::settings::CONTROL_POINTS
+    pub controls: Option<Controls>,
+}
+
+/// What a lone client measures beside the servers on a common host, each
+/// compared with OTP's epmd as the servers are: how far apart two runs of
+/// the same daemon come out (the noise of the comparison itself), and how
+/// close to OTP's the least a server can do comes.
+#[derive(Debug, Clone, Copy)]
+pub struct Controls {
+    /// A second instance of OTP's epmd.
+    pub otp_again: Summary,
+    /// The minimal responder.
+    pub responder: Summary,
 }
 
 /// What a lookup and a listing of this host cost a node.
@@ -190,13 +202,13 @@ mod tests {
                     nodes: 1,
                     clients: 1,
                     by_server: failing(1),
-                    responder: None,
+                    controls: None,
                 },
                 LookupPoint {
                     nodes: 1,
                     clients: 4,
                     by_server: failing(2),
-                    responder: None,
+                    controls: None,
                 },
             ],
             names: failing(4),

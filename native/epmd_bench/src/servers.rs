@@ -1,7 +1,8 @@
 //! The servers under test, each started on a free loopback port and stopped
 //! (by its own pid) when dropped: OTP's `epmd`, `epmd-rs`, and a VM serving
-//! EPMD with the epmd_rs application; and the minimal responder the suite
-//! measures beside them (see [`crate::responder`]).
+//! EPMD with the epmd_rs application; and the controls the suite measures
+//! beside them: a second OTP `epmd`, and the minimal responder (see
+//! [`crate::responder`]).
 
 use std::io::{self, BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener};
@@ -56,6 +57,8 @@ impl Kind {
 
 /// How the report names the minimal responder.
 pub const RESPONDER: &str = "minimal responder";
+/// How the report names the second instance of OTP's epmd.
+pub const OTP_AGAIN: &str = "OTP epmd again";
 
 /// What the soak asks of a server beyond what the suite does.
 #[derive(Debug, Clone, Copy, Default)]
@@ -104,6 +107,14 @@ impl Server {
             }
         };
         Server::spawn(kind.label(), command, port).await
+    }
+
+    /// Starts another OTP epmd, named [`OTP_AGAIN`], on a free port and
+    /// waits until it answers NAMES.
+    pub async fn start_otp_again(programs: &Programs) -> io::Result<Server> {
+        let port = free_port()?;
+        let command = daemon(&programs.otp_epmd, port, None);
+        Server::spawn(OTP_AGAIN, command, port).await
     }
 
     /// Starts the minimal responder on a free port and waits until it

@@ -14,10 +14,10 @@ pub const LOOKUP_PLAN: [(usize, &[usize]); 4] = [
     (100, &[4]),
     (1000, &[1, 4, 16]),
 ];
-/// The points (nodes, clients) where the minimal responder joins the
-/// rounds: a lone client on a common host, where the round trip itself is
-/// most of what a lookup takes.
-pub const RESPONDER_POINTS: [(usize, usize); 2] = [(1, 1), (10, 1)];
+/// The points (nodes, clients) where the controls (a second OTP epmd and
+/// the minimal responder) join the rounds: a lone client on a common host,
+/// where the round trip itself is most of what a lookup takes.
+pub const CONTROL_POINTS: [(usize, usize); 2] = [(1, 1), (10, 1)];
 /// Nodes registered while NAMES is measured.
 pub const NAMES_NODES: usize = 1000;
 pub const NAMES_CLIENTS: usize = 1;

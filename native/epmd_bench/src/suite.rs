@@ -1,8 +1,9 @@
 //! The side-by-side run behind `make bench`: the three servers start on free
 //! ports and every wire measurement visits them in turn, point by point, so
 //! drift in the machine affects all of them alike; with a lone client on a
-//! common host the minimal responder joins them. Then the in-VM calls and the
-//! boot times, each against a fresh OTP daemon.
+//! common host the controls join them (a second OTP epmd and the minimal
+//! responder). Then the in-VM calls and the boot times, each against a fresh
+//! OTP daemon.
 
 use std::io;
 use std::sync::Arc;
@@ -11,10 +12,10 @@ use std::time::Duration;
 use crate::capacity::{self, Capacity};
 use crate::load::{self, Query, Work};
 use crate::registrations::{self, Held};
-use crate::results::{Boot, InVmCalls, LookupPoint, PerServer, Results};
+use crate::results::{Boot, Controls, InVmCalls, LookupPoint, PerServer, Results};
 use crate::servers::{self, Kind, Programs, Server};
 use crate::settings::{
-    Settings, CHURN_CLIENTS, LOOKUP_PLAN, NAMES_CLIENTS, NAMES_NODES, RESPONDER_POINTS,
+    Settings, CHURN_CLIENTS, CONTROL_POINTS, LOOKUP_PLAN, NAMES_CLIENTS, NAMES_NODES,
 };
 use crate::stats::{self, Sample, Summary};
 use crate::text::nodes_and_clients;
@@ -34,9 +35,12 @@ pub async fn run(settings: Settings, programs: &Programs) -> io::Result<Results>
         cli: start(Kind::EpmdRs, programs).await?,
         vm: start(Kind::InVm, programs).await?,
     };
-    let responder = Server::start_responder(programs).await?;
-    let (lookups, names) = lookups_and_names(&servers, &responder, &settings).await?;
-    drop(responder);
+    let controls = [
+        Server::start_otp_again(programs).await?,
+        Server::start_responder(programs).await?,
+    ];
+    let (lookups, names) = lookups_and_names(&servers, &controls, &settings).await?;
+    drop(controls);
     let churn = measure_all(&servers, &settings, CHURN_CLIENTS, |s, round| {
         Work::Churn(format!("churn{}r{round}", s.addr.port()).into())
     })
@@ -74,15 +78,15 @@ async fn start(kind: Kind, programs: &Programs) -> io::Result<Server> {
 }
 
 /// PORT2 along [`LOOKUP_PLAN`], registering nodes as it goes (with the
-/// minimal responder at [`RESPONDER_POINTS`]), then NAMES with all of them
-/// registered.
+/// controls, a second OTP epmd and the minimal responder in that order, at
+/// [`CONTROL_POINTS`]), then NAMES with all of them registered.
 async fn lookups_and_names(
     servers: &PerServer<Server>,
-    responder: &Server,
+    controls: &[Server; 2],
     settings: &Settings,
 ) -> io::Result<(Vec<LookupPoint>, PerServer<Summary>)> {
     let mut held: PerServer<Held> = Default::default();
-    let mut held_by_responder = Held::default();
+    let mut held_by_controls: [Held; 2] = Default::default();
     let mut lookups = Vec::new();
     let mut registered = 0;
     for (nodes, client_counts) in LOOKUP_PLAN {
@@ -104,12 +108,12 @@ async fn lookups_and_names(
             .map(|i| Query::port_please(&registrations::name(NODE_PREFIX, i)))
             .collect();
         for &clients in client_counts {
-            let reference = RESPONDER_POINTS.contains(&(nodes, clients));
-            if reference {
-                let have = held_by_responder.len();
-                held_by_responder
-                    .register(
-                        responder.addr,
+            let controlled = CONTROL_POINTS.contains(&(nodes, clients));
+            if controlled {
+                for (control, held) in controls.iter().zip(held_by_controls.iter_mut()) {
+                    let have = held.len();
+                    held.register(
+                        control.addr,
                         NODE_PREFIX,
                         have,
                         nodes.saturating_sub(have),
@@ -117,17 +121,23 @@ async fn lookups_and_names(
                     )
                     .await
                     .map_err(|e| {
-                        io::Error::other(format!("{}: registering: {e}", responder.label))
+                        io::Error::other(format!("{}: registering: {e}", control.label))
                     })?;
+                }
             }
-            let (by_server, responder) = measure_with(
-                servers,
-                reference.then_some(responder),
-                settings,
-                clients,
-                |_, _| Work::Queries(queries.clone()),
-            )
-            .await;
+            let visited_controls: &[Server] = if controlled { controls } else { &[] };
+            let (by_server, measured_controls) =
+                measure_with(servers, visited_controls, settings, clients, |_, _| {
+                    Work::Queries(queries.clone())
+                })
+                .await;
+            let controls = match measured_controls[..] {
+                [otp_again, responder] => Some(Controls {
+                    otp_again,
+                    responder,
+                }),
+                _ => None,
+            };
             progress(format_args!(
                 "PORT2, {}: {}",
                 nodes_and_clients(nodes, clients),
@@ -137,7 +147,7 @@ async fn lookups_and_names(
                 nodes,
                 clients,
                 by_server,
-                responder,
+                controls,
             });
         }
     }
@@ -205,19 +215,19 @@ async fn measure_all(
     clients: usize,
     work: impl Fn(&Server, usize) -> Work,
 ) -> PerServer<Summary> {
-    measure_with(servers, None, settings, clients, work).await.0
+    measure_with(servers, &[], settings, clients, work).await.0
 }
 
-/// [`measure_all`], with `reference` (the minimal responder) in the same
-/// rounds when given, and compared with OTP's epmd as ours are.
+/// [`measure_all`], with `controls` in the same rounds, each compared with
+/// OTP's epmd as ours are.
 async fn measure_with(
     servers: &PerServer<Server>,
-    reference: Option<&Server>,
+    controls: &[Server],
     settings: &Settings,
     clients: usize,
     work: impl Fn(&Server, usize) -> Work,
-) -> (PerServer<Summary>, Option<Summary>) {
-    let visited: Vec<&Server> = servers.iter().chain(reference).collect();
+) -> (PerServer<Summary>, Vec<Summary>) {
+    let visited: Vec<&Server> = servers.iter().chain(controls).collect();
     let mut samples: Vec<Vec<Sample>> = visited.iter().map(|_| Vec::new()).collect();
     let load = settings.load(clients);
     for round in 0..settings.rounds {
@@ -235,7 +245,7 @@ async fn measure_with(
             samples[i].push(sample);
         }
     }
-    // In [`Kind::ALL`] order, then the reference.
+    // In [`Kind::ALL`] order, then the controls.
     let mut rounds = samples.into_iter().map(stats::combine);
     let mut next = || rounds.next().expect("one set of rounds per server");
     let (otp, cli, vm) = (next(), next(), next());
@@ -243,13 +253,12 @@ async fn measure_with(
         vs_otp: stats::paired(&ours.each, &otp.each),
         ..ours.summary
     };
-    let reference = reference.map(|_| against_otp(&next()));
     let by_server = PerServer {
         otp: otp.summary,
         cli: against_otp(&cli),
         vm: against_otp(&vm),
     };
-    (by_server, reference)
+    (by_server, rounds.map(|c| against_otp(&c)).collect())
 }
 
 fn rates(summaries: &PerServer<Summary>) -> String {

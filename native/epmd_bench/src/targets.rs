@@ -432,7 +432,7 @@ mod tests {
                         nodes,
                         clients,
                         by_server: level(),
-                        responder: None,
+                        controls: None,
                     })
                 })
                 .collect(),
