@@ -64,7 +64,7 @@ def draw(results):
 
     rounds = results["rounds"]
     for ax in (by_clients, by_nodes):
-        ax.set_ylabel(f"lookups/s (median of {rounds} rounds)" if rounds > 1 else "lookups/s")
+        ax.set_ylabel(f"lookups/s (median of {rounds}+ rounds)" if rounds > 1 else "lookups/s")
         ax.yaxis.set_major_formatter(FuncFormatter(thousands))
     for ax in (by_clients, by_nodes, cpu):
         ax.set_ylim(bottom=0)

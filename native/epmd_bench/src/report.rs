@@ -267,7 +267,8 @@ impl<'a> Report<'a> {
              request in flight, on a new connection as EPMD requires, and its latency runs from \
              connect to the server's close. Each measurement: {warm} ms of warm-up, then {rounds} \
              rounds of {dur} ms (at most {max} requests each) visiting the three servers in turn, \
-             each round starting with the next; \
+             each round starting with the next ({control_rounds} rounds with the controls, where a \
+             lone client's figures need more rounds to settle); \
              the rate, p50 and p99 are each the median of the rounds' own, so that a stall \
              of the machine during one round does not count, and their ratios to OTP's are the \
              median of the rounds' own ratios, which cancels how fast the machine was during \
@@ -299,6 +300,7 @@ impl<'a> Report<'a> {
             warm = settings.warmup.as_millis(),
             dur = settings.duration.as_millis(),
             rounds = settings.rounds,
+            control_rounds = settings.control_rounds,
             max = thousands(settings.max_requests as f64),
             goal = thousands(settings.capacity_goal as f64),
             runs = settings.boot_runs,

@@ -33,9 +33,17 @@ pub struct Settings {
     /// One round of a measurement; each is measured `rounds` times.
     pub duration: Duration,
     pub rounds: usize,
+    /// Rounds at [`CONTROL_POINTS`]. A lone client's p99 is set by the
+    /// machine's stalls that fall into a round, so the median of a few
+    /// rounds' ratios still strays by several percent; three times as many
+    /// rounds bring the controls' ratios to within a few percent of level.
+    pub control_rounds: usize,
     pub max_requests: u64,
     /// Registrations the capacity run aims for.
     pub capacity_goal: usize,
+    /// Boots of each kind. One boot's time strays from the next by about
+    /// 12% here, so the median of the runs' ratios needs this many to come
+    /// within about 1% of where it settles.
     pub boot_runs: usize,
     /// Load-generator threads, at most one per client: one per core unless
     /// told otherwise.
@@ -51,9 +59,10 @@ impl Settings {
             warmup: Duration::from_millis(300),
             duration: Duration::from_millis(400),
             rounds: 15,
+            control_rounds: 45,
             max_requests: 500_000,
             capacity_goal: 100_000,
-            boot_runs: 61,
+            boot_runs: 151,
             client_threads: cores(),
             fd_limit: 0,
         }
@@ -65,6 +74,7 @@ impl Settings {
             warmup: Duration::from_millis(50),
             duration: Duration::from_millis(300),
             rounds: 1,
+            control_rounds: 1,
             capacity_goal: 3_000,
             boot_runs: 3,
             ..Settings::full()

@@ -79,7 +79,8 @@ async fn start(kind: Kind, programs: &Programs) -> io::Result<Server> {
 
 /// PORT2 along [`LOOKUP_PLAN`], registering nodes as it goes (with the
 /// controls, a second OTP epmd and the minimal responder in that order, at
-/// [`CONTROL_POINTS`]), then NAMES with all of them registered.
+/// [`CONTROL_POINTS`], over `settings.control_rounds` there), then NAMES
+/// with all of them registered.
 async fn lookups_and_names(
     servers: &PerServer<Server>,
     controls: &[Server; 2],
@@ -125,12 +126,20 @@ async fn lookups_and_names(
                     })?;
                 }
             }
-            let visited_controls: &[Server] = if controlled { controls } else { &[] };
-            let (by_server, measured_controls) =
-                measure_with(servers, visited_controls, settings, clients, |_, _| {
-                    Work::Queries(queries.clone())
-                })
-                .await;
+            let (visited_controls, rounds): (&[Server], _) = if controlled {
+                (controls, settings.control_rounds)
+            } else {
+                (&[], settings.rounds)
+            };
+            let (by_server, measured_controls) = measure_with(
+                servers,
+                visited_controls,
+                settings,
+                rounds,
+                clients,
+                |_, _| Work::Queries(queries.clone()),
+            )
+            .await;
             let controls = match measured_controls[..] {
                 [otp_again, responder] => Some(Controls {
                     otp_again,
@@ -215,22 +224,25 @@ async fn measure_all(
     clients: usize,
     work: impl Fn(&Server, usize) -> Work,
 ) -> PerServer<Summary> {
-    measure_with(servers, &[], settings, clients, work).await.0
+    measure_with(servers, &[], settings, settings.rounds, clients, work)
+        .await
+        .0
 }
 
-/// [`measure_all`], with `controls` in the same rounds, each compared with
-/// OTP's epmd as ours are.
+/// [`measure_all`] over `rounds` rounds, with `controls` in the same rounds,
+/// each compared with OTP's epmd as ours are.
 async fn measure_with(
     servers: &PerServer<Server>,
     controls: &[Server],
     settings: &Settings,
+    rounds: usize,
     clients: usize,
     work: impl Fn(&Server, usize) -> Work,
 ) -> (PerServer<Summary>, Vec<Summary>) {
     let visited: Vec<&Server> = servers.iter().chain(controls).collect();
     let mut samples: Vec<Vec<Sample>> = visited.iter().map(|_| Vec::new()).collect();
     let load = settings.load(clients);
-    for round in 0..settings.rounds {
+    for round in 0..rounds {
         for k in 0..visited.len() {
             let i = (round + k) % visited.len();
             let server = visited[i];
