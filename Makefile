@@ -75,7 +75,7 @@ demo: build
 
 # OTP's epmd, epmd-rs and the in-VM server measured side by side on loopback,
 # in a network namespace of their own when root may make one (bench/netns.sh)
-# (a few minutes; not part of `make test`): prints the table, rewrites the
+# (about ten minutes; not part of `make test`): prints the table, rewrites the
 # results in BENCHMARKS.md and draws bench/chart.png with matplotlib, which
 # is installed from PyPI into a venv under target/.
 BENCH_VENV := target/bench/venv
